@@ -1,0 +1,1 @@
+"""Sampling backends behind one small interface (see ``base.Backend``)."""

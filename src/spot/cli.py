@@ -1,0 +1,157 @@
+"""The ``spot`` command: one subcommand per pipeline stage.
+
+spot toy generate --task arith --n 500 --seed 0 --out data/arith.jsonl
+spot toy pretrain --out runs/toy-base
+spot import sample errors.jsonl data/errors.jsonl
+spot elicit --model toy --data data/arith.jsonl --out runs/elicit
+spot rectify --errors runs/elicit/errors.jsonl --out runs/rectify --oracle rule
+spot filter --pairs runs/rectify/corrected.jsonl --out runs/pairs.jsonl --gamma 0.6
+spot serve --model toy --port 8000
+spot demo
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from spot import config
+from spot.jsonl import RecordError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Surgical Post-Training: elicit errors, rectify them, train without forgetting.",
+)
+toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world.")
+app.add_typer(toy_app, name="toy")
+console = Console(stderr=True)
+
+
+@dataclass
+class GenerateConfig:
+    task: Literal["arith", "prior", "ood"] = "arith"
+    """Task family: in-domain arithmetic, prior-knowledge probes, or out-of-domain arithmetic."""
+    n: int = 100
+    """Number of questions."""
+    seed: int = 0
+    """Generator seed; the same seed always gives the same questions."""
+    out: Path = Path("data/questions.jsonl")
+    """Output JSONL of question records."""
+
+
+def toy_generate(cfg: GenerateConfig) -> None:
+    """Write toy question records (the input of `spot elicit` and `spot eval`)."""
+    from spot.jsonl import write_records
+    from spot.toy.tasks import generate
+
+    n = write_records(cfg.out, generate(cfg.task, cfg.n, cfg.seed))
+    console.print(f"wrote {n} {cfg.task} questions to {cfg.out}")
+
+
+def toy_pretrain(cfg) -> None:
+    """Pretrain the toy base model from scratch (the recipe of the shipped checkpoint)."""
+    from spot.toy.pretrain import pretrain
+
+    report = pretrain(cfg)
+    console.print(f"saved to {cfg.out}: {report}")
+
+
+def demo(cfg) -> None:
+    """Run the toy world end to end on the shipped model."""
+    from spot.demo import run_demo
+
+    run_demo(cfg, Console())
+
+
+@dataclass
+class ImportConfig:
+    kind: Literal["question", "sample", "pair"] = "question"
+    """Record kind to produce."""
+    input: Path = Path("in.jsonl")
+    """JSONL file in the paper's field names (question/prompt, ground_truth, model_output, ...)."""
+    out: Path = Path("out.jsonl")
+    """Where to write validated spot records."""
+
+
+def import_records(cfg: ImportConfig) -> None:
+    """Import a file of the paper's own code as spot records."""
+    from spot.importers import import_file
+
+    n = import_file(cfg.kind, cfg.input, cfg.out)
+    console.print(f"imported {n} {cfg.kind} records to {cfg.out}")
+
+
+def elicit(cfg) -> None:
+    """Sample the policy's answers, verify them, keep the wrong ones (stage 1)."""
+    from spot.elicit import elicit as run
+
+    run(cfg, console)
+
+
+def serve(cfg) -> None:
+    """Serve a local model over an OpenAI-compatible HTTP API on loopback."""
+    from spot.serve import serve as run
+
+    run(cfg)
+
+
+def rectify(cfg) -> None:
+    """Have an oracle minimally correct each wrong answer (stage 2)."""
+    from spot.rectify import rectify as run
+
+    run(cfg, console)
+
+
+def filter_pairs(cfg) -> None:
+    """Drop pairs whose correction changed too much: LCS change ratio > gamma (stage 3)."""
+    from spot.filter import run_filter
+
+    stats = run_filter(cfg)
+    console.print(
+        f"filter: kept {stats['kept']} of {stats['input']} pairs, dropped "
+        f"{stats['dropped']}; change ratio {stats['change_ratio']} -> {cfg.out}"
+    )
+
+
+def _register() -> None:
+    from spot.demo import DemoConfig
+    from spot.elicit import ElicitConfig
+    from spot.filter import FilterConfig
+    from spot.rectify import RectifyConfig
+    from spot.serve import ServeConfig
+    from spot.toy.pretrain import PretrainConfig
+
+    config.command(toy_app, "generate", GenerateConfig, toy_generate)
+    config.command(toy_app, "pretrain", PretrainConfig, toy_pretrain)
+    config.command(app, "import", ImportConfig, import_records)
+    config.command(app, "demo", DemoConfig, demo)
+    config.command(app, "elicit", ElicitConfig, elicit)
+    config.command(app, "rectify", RectifyConfig, rectify)
+    config.command(app, "filter", FilterConfig, filter_pairs)
+    config.command(app, "serve", ServeConfig, serve)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: user errors (bad files, bad flags) print one clear line, not a traceback."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except (RecordError, FileNotFoundError, ValueError) as e:
+        console.print(Text.assemble(("error: ", "red"), str(e)), soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

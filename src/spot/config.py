@@ -1,0 +1,116 @@
+"""Typed dataclass configs turned into CLI commands, with YAML files for defaults.
+
+Each config field carries a docstring (the string literal under it); that
+text becomes the ``--help`` of its flag. Values resolve as: flag given on the
+command line > value in ``--config FILE.yaml`` > the field's default.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of a dataclass: ``{"lr": "Peak learning rate ..."}``."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, nxt in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def load_yaml(cls: type, path: Path) -> dict[str, Any]:
+    """Field values from a YAML mapping; unknown keys are an error naming the file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise typer.BadParameter(f"{path}: {e}") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{path}: expected a mapping of option names to values")
+    names = {f.name for f in dataclasses.fields(cls)}
+    data = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise typer.BadParameter(f"{path}: unknown option '{unknown[0]}' for {cls.__name__}")
+    return data
+
+
+def command(app: typer.Typer, name: str, cls: type, fn: Callable[[Any], Any]) -> None:
+    """Register ``fn(cfg: cls)`` on ``app`` as ``name`` with one flag per field of ``cls``."""
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    params = [
+        inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+        inspect.Parameter(
+            "config",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path | None,
+            default=typer.Option(None, "--config", help="YAML file of option values (flags win)."),
+        ),
+    ]
+    for f in dataclasses.fields(cls):
+        annotation, extra = _cli_type(hints[f.name])
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else ...)
+        )
+        flag = "--" + f.name.replace("_", "-")
+        decls = [f"{flag}/--no-{flag[2:]}"] if annotation is bool else [flag]
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=annotation,
+                default=typer.Option(default, *decls, help=docs.get(f.name, ""), **extra),
+            )
+        )
+
+    def run(ctx: typer.Context, **kwargs: Any) -> Any:
+        from_file = load_yaml(cls, kwargs["config"]) if kwargs["config"] else {}
+        values = {}
+        for f in dataclasses.fields(cls):
+            source = ctx.get_parameter_source(f.name)
+            given = source is not None and source.name != "DEFAULT"
+            values[f.name] = (
+                kwargs[f.name] if given or f.name not in from_file else from_file[f.name]
+            )
+        return fn(cls(**values))
+
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__doc__ = fn.__doc__
+    app.command(name)(run)
+
+
+def _cli_type(hint: Any) -> tuple[Any, dict[str, Any]]:
+    """Map a field type to what typer understands (it takes Literal as a choice itself)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(inner) == 1:
+            base, extra = _cli_type(inner[0])
+            return base | None, extra
+    return hint, {}

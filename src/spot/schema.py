@@ -1,0 +1,163 @@
+"""Records passed between pipeline stages: the contract of every JSONL file.
+
+    question  --elicit-->  sample  --rectify/filter-->  pair  --train-->
+
+Each record has a stable string id. ``from_dict`` validates a decoded JSON
+object and raises :class:`FieldError` naming the offending field; the JSONL
+layer (``spot.jsonl``) adds the file and line number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+
+class FieldError(ValueError):
+    """A record field is missing, mistyped or empty."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"field '{field_name}': {message}")
+        self.field_name = field_name
+
+
+@dataclass
+class Question:
+    """A prompt with its ground truth: the input of ``spot elicit`` and ``spot eval``."""
+
+    id: str
+    """Stable id, unique within a file."""
+    prompt: str
+    """The user message (without chat template)."""
+    answer: str
+    """Ground-truth final answer, as a string (e.g. ``"33"``, ``"\\frac{1}{2}"``)."""
+    source: str
+    """Data source; selects the verifier (``toy/arith``, ``math``, ...)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Free-form extras carried along (difficulty, original index, ...)."""
+
+
+@dataclass
+class Sample:
+    """One sampled response to a question, verified against its ground truth."""
+
+    question_id: str
+    sample_index: int
+    prompt: str
+    answer: str
+    source: str
+    response: str
+    """The model's response text (may be empty when the model stopped at once)."""
+    extracted: str | None
+    """The final answer read from the response, or None if none could be found."""
+    correct: bool
+    reason: str = ""
+    """Why the verifier decided as it did (e.g. ``no boxed answer``, ``timeout``)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.question_id}#{self.sample_index}"
+
+
+@dataclass
+class Pair:
+    """A training pair: the policy's wrong answer and its minimally corrected twin."""
+
+    id: str
+    prompt: str
+    chosen: str
+    """y+: the corrected (or otherwise preferred) response."""
+    rejected: str
+    """y-: the policy's own wrong response."""
+    change_ratio: float | None = None
+    """1 - |LCS(rejected, chosen)| / |chosen|, set by ``spot filter``."""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    """Where the pair came from: oracle, model, question id, sample index, ground truth."""
+
+
+R = TypeVar("R", Question, Sample, Pair)
+
+NON_EMPTY = {
+    Question: {"id", "prompt", "answer", "source"},
+    Sample: {"question_id", "prompt", "answer", "source"},
+    Pair: {"id", "prompt", "chosen", "rejected"},
+}
+"""Fields that must not be empty strings (a response may be empty: models do stop at once)."""
+
+
+def from_dict(cls: type[R], obj: Any) -> R:
+    """Validate ``obj`` (decoded JSON) as a ``cls`` record."""
+    if not isinstance(obj, dict):
+        raise FieldError("<record>", f"expected a JSON object, got {_json_type(obj)}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(obj) - names)
+    if unknown:
+        raise FieldError(unknown[0], f"unknown field for a {cls.__name__.lower()} record")
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in obj:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise FieldError(f.name, "missing")
+            continue
+        value = obj[f.name]
+        _check_type(f.name, value, hints[f.name])
+        if f.name in NON_EMPTY[cls] and not value.strip():
+            raise FieldError(f.name, "empty string")
+        values[f.name] = value
+    return cls(**values)
+
+
+def to_dict(record: Question | Sample | Pair) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+def record_id(record: Question | Sample | Pair) -> str:
+    return record.id
+
+
+def _check_type(name: str, value: Any, hint: Any) -> None:
+    if not _matches(value, hint):
+        raise FieldError(name, f"expected {_hint_name(hint)}, got {_json_type(value)}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is float:  # JSON has one number type; ints are fine where floats are expected
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _hint_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_hint_name(h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
+    return names.get(origin or hint, str(hint))
+
+
+def _json_type(value: Any) -> str:
+    names = {
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        dict: "object",
+        list: "array",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)

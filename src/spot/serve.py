@@ -1,0 +1,207 @@
+"""A small OpenAI-compatible server for local models (and the test suite).
+
+    spot serve --model toy --port 8000
+
+Serves ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models`` on
+loopback. Concurrent requests are gathered into micro-batches (same sampling
+parameters, up to ``batch_size``, waiting at most ``max_wait_ms``) and run
+through the ``hf`` backend; every request's ``seed`` fixes its sample, so the
+answer to a request does not depend on what it was batched with. For serious
+throughput on GPUs use vLLM, SGLang or TGI: spot talks to them the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from spot.backends.base import Generation, Request, SamplingParams
+
+
+@dataclass
+class ServeConfig:
+    model: str = "toy"
+    """Model directory, or ``toy`` for the shipped toy model."""
+    host: str = "127.0.0.1"
+    """Interface to bind (loopback by default)."""
+    port: int = 8000
+    """TCP port (0 picks a free one; the chosen port is printed)."""
+    batch_size: int = 32
+    """Most requests run together in one micro-batch."""
+    max_wait_ms: float = 5.0
+    """How long the first request of a batch waits for company."""
+
+
+@dataclass
+class _Job:
+    ids: list[int]
+    params: SamplingParams
+    seed: int
+    future: Future
+
+
+class Batcher:
+    """Runs queued jobs in micro-batches on one worker thread (the model is not thread-safe)."""
+
+    def __init__(self, backend, batch_size: int, max_wait_ms: float):
+        self.backend, self.batch_size, self.max_wait = backend, batch_size, max_wait_ms / 1000
+        self.jobs: queue.Queue[_Job] = queue.Queue()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def submit(self, ids: list[int], params: SamplingParams, seed: int) -> Generation:
+        return self.submit_future(ids, params, seed).result()
+
+    def submit_future(self, ids: list[int], params: SamplingParams, seed: int) -> Future:
+        """Queue a job; the future resolves to its Generation (asyncio: wrap_future)."""
+        job = _Job(ids, params, seed, Future())
+        self.jobs.put(job)
+        return job.future
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.jobs.get()]
+            deadline = time.monotonic() + self.max_wait
+            while len(batch) < self.batch_size and (left := deadline - time.monotonic()) > 0:
+                try:
+                    batch.append(self.jobs.get(timeout=left))
+                except queue.Empty:
+                    break
+            for params in {j.params for j in batch}:  # one forward pass per parameter set
+                group = [j for j in batch if j.params == params]
+                self._run(group, params)
+
+    def _run(self, group: list[_Job], params: SamplingParams) -> None:
+        try:
+            requests = [Request(str(i), "", j.seed) for i, j in enumerate(group)]
+            gens = self.backend.generate_encoded(requests, [j.ids for j in group], params)
+            for j, g in zip(group, gens, strict=True):
+                j.future.set_result(g)
+        except Exception as e:  # report to every waiting request, keep serving
+            for j in group:
+                j.future.set_exception(e)
+
+
+def load_backend(model: str, batch_size: int):
+    from spot.backends.hf import HFBackend
+    from spot.toy import model as toy_model
+
+    if model == "toy":
+        m, tok = toy_model.load()
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(Path(model), padding_side="left")
+        m = AutoModelForCausalLM.from_pretrained(Path(model))
+    return HFBackend(m, tok, batch_size=batch_size)
+
+
+def make_server(cfg: ServeConfig, backend=None) -> ThreadingHTTPServer:
+    backend = backend or load_backend(cfg.model, cfg.batch_size)
+    batcher = Batcher(backend, cfg.batch_size, cfg.max_wait_ms)
+    handler = type(
+        "Handler", (_Handler,), {"backend": backend, "batcher": batcher, "model_name": cfg.model}
+    )
+    server = ThreadingHTTPServer((cfg.host, cfg.port), handler)
+    server.daemon_threads = True
+    return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    backend: Any
+    batcher: Batcher
+    model_name: str
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per request is noise
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            self._send(
+                200, {"object": "list", "data": [{"id": self.model_name, "object": "model"}]}
+            )
+        elif self.path == "/health":
+            self._send(200, {"status": "ok"})
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            chat = self.path.endswith("/chat/completions")
+            if not chat and not self.path.endswith("/completions"):
+                return self._send(404, {"error": {"message": f"no route {self.path}"}})
+            ids = self._encode(body, chat)
+            params = SamplingParams(
+                max_new_tokens=int(
+                    body.get("max_completion_tokens") or body.get("max_tokens") or 256
+                ),
+                temperature=float(body.get("temperature", 1.0)),
+                top_p=float(body.get("top_p", 1.0)),
+                top_k=int(body.get("top_k") or 0),
+            )
+            g = self.batcher.submit(ids, params, int(body.get("seed") or 0))
+        except (ValueError, KeyError, TypeError) as e:
+            return self._send(400, {"error": {"message": f"bad request: {e}"}})
+        self._send(200, _response(body, chat, g, len(ids)))
+
+    def _encode(self, body: dict, chat: bool) -> list[int]:
+        tok = self.backend.tokenizer
+        if not chat:
+            return tok(str(body["prompt"]), add_special_tokens=False).input_ids
+        text = tok.apply_chat_template(
+            body["messages"],
+            tokenize=False,
+            add_generation_prompt=True,
+            **(body.get("chat_template_kwargs") or {}),
+        )
+        return tok(text, add_special_tokens=False).input_ids
+
+    def _send(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _response(body: dict, chat: bool, g: Generation, prompt_tokens: int) -> dict:
+    finish = "length" if g.finish_reason == "length" else "stop"
+    choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
+    if chat:
+        choice["message"] = {"role": "assistant", "content": g.text}
+    else:
+        choice["text"] = g.text
+    return {
+        "id": f"spot-{uuid.uuid4().hex[:12]}",
+        "created": int(time.time()),
+        "object": "chat.completion" if chat else "text_completion",
+        "model": body.get("model", ""),
+        "choices": [choice],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": g.n_tokens,
+            "total_tokens": prompt_tokens + g.n_tokens,
+        },
+    }
+
+
+def serve(cfg: ServeConfig) -> None:
+    server = make_server(cfg)
+    host, port = server.server_address[:2]
+    print(f"serving {cfg.model} at http://{host}:{port}/v1", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

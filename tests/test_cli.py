@@ -1,0 +1,68 @@
+"""The `spot` command: flags from dataclass configs, YAML defaults, clear errors."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from spot.cli import app
+from spot.config import field_docs
+from spot.toy.pretrain import PretrainConfig
+
+runner = CliRunner()
+
+
+def test_generate_writes_question_records(tmp_path):
+    out = tmp_path / "ood.jsonl"
+    result = runner.invoke(
+        app, ["toy", "generate", "--task", "ood", "--n", "5", "--seed", "2", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"toy-ood-s2-{i:05d}" for i in range(5)]
+    assert all(r["source"] == "toy/ood" for r in rows)
+
+
+def test_yaml_sets_defaults_and_flags_win(tmp_path):
+    cfg = tmp_path / "gen.yaml"
+    cfg.write_text("task: prior\nn: 3\nout: " + str(tmp_path / "from_yaml.jsonl") + "\n")
+    assert runner.invoke(app, ["toy", "generate", "--config", str(cfg)]).exit_code == 0
+    assert len((tmp_path / "from_yaml.jsonl").read_text().splitlines()) == 3
+    result = runner.invoke(app, ["toy", "generate", "--config", str(cfg), "--n", "4"])
+    assert result.exit_code == 0
+    rows = (tmp_path / "from_yaml.jsonl").read_text().splitlines()
+    assert len(rows) == 4 and json.loads(rows[0])["source"] == "toy/prior"
+    cfg.write_text("taks: prior\n")
+    result = runner.invoke(app, ["toy", "generate", "--config", str(cfg)])
+    assert result.exit_code != 0 and "unknown option 'taks'" in result.output
+
+
+def test_help_comes_from_field_docstrings():
+    assert field_docs(PretrainConfig)["warmup"] == "Warmup steps."
+    result = runner.invoke(app, ["toy", "generate", "--help"])
+    assert "Generator seed" in result.output and "--task" in result.output
+
+
+def test_console_script_reports_bad_input_without_traceback(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "Q?", "ground_truth": "1"}\n{"question": "Q2?"}\n')
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spot",
+            "import",
+            "--kind",
+            "question",
+            "--input",
+            str(bad),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert f"{bad}:2: field 'answer/ground_truth': missing" in proc.stderr
+    assert "Traceback" not in proc.stderr

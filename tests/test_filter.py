@@ -1,0 +1,100 @@
+"""Stage 3: the change ratio and `spot filter`."""
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spot.filter import FilterConfig, change_ratio, filter_pairs, run_filter
+from spot.jsonl import read_records, write_records
+from spot.schema import Pair
+from spot.toy.model import build_tokenizer
+
+
+def lcs_dp(a, b) -> int:
+    """The textbook O(n*m) dynamic programme."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+@given(
+    st.lists(st.integers(0, 6), max_size=80), st.lists(st.integers(0, 6), min_size=1, max_size=80)
+)
+@settings(max_examples=300, deadline=None)
+def test_change_ratio_equals_dynamic_programme_on_ints(a, b):
+    assert abs(change_ratio(a, b) - (1 - lcs_dp(a, b) / len(b))) < 1e-12
+
+
+@given(st.text("abc \n", max_size=70), st.text("abc \n", min_size=1, max_size=70))
+@settings(max_examples=200, deadline=None)
+def test_change_ratio_equals_dynamic_programme_on_strings(a, b):
+    assert abs(change_ratio(a, b) - (1 - lcs_dp(a, b) / len(b))) < 1e-12
+    assert (
+        abs(
+            change_ratio(a.split(), b.split() or ["x"])
+            - (1 - lcs_dp(a.split(), b.split() or ["x"]) / len(b.split() or ["x"]))
+        )
+        < 1e-12
+    )
+
+
+def test_hand_computed_ratios():
+    assert change_ratio("abcd", "abxd") == 0.25  # LCS "abd": 1 - 3/4
+    assert change_ratio([1, 2, 3], [1, 2, 3, 4, 5]) == 0.4
+    assert change_ratio("", "ab") == 1.0 and change_ratio("", "") == 0.0
+    assert change_ratio("anything", "") == 1.0
+
+
+def pair(i, chosen, rejected, prompt="p"):
+    return Pair(f"id{i}", prompt, chosen, rejected)
+
+
+def test_filter_drops_by_reason_and_dedups():
+    pairs = [
+        pair(0, "abcd", "abxd"),
+        pair(1, "abcd", "abxd"),  # second is a duplicate
+        pair(2, "same", "same"),
+        pair(3, "wxyz", "abcd"),
+        pair(4, "abcdefghij", "abcdefghiX"),
+    ]
+    kept, dropped = filter_pairs(pairs, gamma=0.6, unit="chars")
+    assert [p.id for p in kept] == ["id0", "id4"]
+    assert [p.change_ratio for p in kept] == [0.25, 0.1]
+    assert {k: [p.id for p in v] for k, v in dropped.items()} == {
+        "duplicate": ["id1"],
+        "unchanged": ["id2"],
+        "over gamma": ["id3"],
+    }
+
+
+def test_token_unit_counts_token_ids():
+    tok = build_tokenizer()  # byte-level: tokens are bytes
+    kept, _ = filter_pairs([pair(0, "12 + 5", "12 + 4")], gamma=0.6, unit="tokens", tokenizer=tok)
+    assert kept[0].change_ratio == 1 / 6
+    kept, _ = filter_pairs([pair(0, "one two three", "one two four")], gamma=1.0, unit="words")
+    assert abs(kept[0].change_ratio - 1 / 3) < 1e-12
+
+
+def test_spot_filter_files(tmp_path):
+    pairs = [
+        pair(i, f"step one\nstep {i}\nanswer {i}", f"step one\nstep {i + 1}\nanswer {i + 1}")
+        for i in range(20)
+    ] + [pair(99, "XYZ XYZ XYZ", "nothing alike at all")]
+    write_records(tmp_path / "corrected.jsonl", pairs)
+    (tmp_path / "corrected.jsonl").open("a").write("{broken\n")
+    cfg = FilterConfig(
+        pairs=tmp_path / "corrected.jsonl", out=tmp_path / "pairs.jsonl", gamma=0.6, unit="chars"
+    )
+    stats = run_filter(cfg)
+    kept = read_records(tmp_path / "pairs.jsonl", Pair)
+    assert len(kept) == 20 and all(p.change_ratio <= 0.6 for p in kept)
+    assert stats["kept"] == 20 and stats["dropped"]["over gamma"] == 1
+    assert stats["skipped_lines"]["count"] == 1  # the broken line is reported, not lost silently
+    assert json.loads((tmp_path / "filter_stats.json").read_text()) == stats
+    png = (tmp_path / "change_ratio.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

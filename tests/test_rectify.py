@@ -1,0 +1,227 @@
+"""Stage 2: `spot rectify` against a real loopback server with faults, kills and secrets."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spot import prompts
+from spot.jsonl import read_records, write_records
+from spot.rectify import RectifyConfig, extract_correction, rectify
+from spot.schema import Pair, Sample
+from spot.toy import arith
+from spot.toy.tasks import ARITH
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from fault_server import expected_reason  # noqa: E402
+
+
+def wrong_samples(n: int, seed: int = 0) -> list[Sample]:
+    """Wrong answers with one slipped step each, like a policy's errors."""
+    rng, out = random.Random(seed), []
+    for i in range(n):
+        e = arith.random_expr(rng, ARITH)
+        k = rng.randrange(arith.count_ops(e))
+        right = int(arith.canonical_lines(e)[k].split(" = ")[1].split(",")[0].rstrip("."))
+        bad = arith.solve_with_slip(e, k, right + rng.choice([-3, -1, 1, 2, 7]))
+        out.append(
+            Sample(
+                f"q{i}",
+                0,
+                arith.prompt_for(e),
+                str(arith.evaluate(e)),
+                "toy/arith",
+                bad,
+                None,
+                False,
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def start_server():
+    procs = []
+
+    def start(*flags: str) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "fault_server.py"), *flags],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        return proc.stdout.readline().split(" at ")[1].strip()
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def outputs(out: Path) -> tuple[list[dict], list[dict]]:
+    read = lambda p: [json.loads(x) for x in p.read_text().splitlines()]  # noqa: E731
+    return read(out / "corrected.jsonl"), read(out / "rejected.jsonl")
+
+
+def test_markers_and_thinking_are_parsed():
+    s, e = prompts.START, prompts.END
+    assert extract_correction(f"preamble {s}\n fixed \n{e} trailer") == ("fixed", "ok")
+    assert extract_correction(f"<think>{s} draft {e}</think>{s}final{e}") == ("final", "ok")
+    assert extract_correction(f"{s}x{e}<think>{s}unfinished") == ("x", "ok")
+    assert extract_correction("just an answer") == (None, "no start marker")
+    assert extract_correction(f"{s} forgot the end") == (None, "no end marker")
+    assert extract_correction(f"{s}\n \n{e}") == (None, "empty correction")
+
+
+def test_prompts_are_appendix_f_and_round_trip():
+    filled = prompts.fill(prompts.WITH_GROUND_TRUTH, "Q {x}", "A \\boxed{1}", "2")
+    assert filled.startswith("Act as a helpful teaching assistant.")
+    assert "compare the student model's answer with the Reference Ground Truth" in filled
+    assert "'Therefore, the final answer is: $\\boxed{ANSWER}$.'" in filled
+    assert prompts.parse_sections(filled) == {
+        "question": "Q {x}",
+        "response": "A \\boxed{1}",
+        "ground_truth": "2",
+    }
+    plain = prompts.fill(prompts.WITHOUT_GROUND_TRUTH, "Q", "A", "2")
+    assert "first solve the problem independently" in plain and "Ground Truth:**" not in plain
+
+
+def test_every_id_ends_once_with_the_right_reason_under_faults(tmp_path, start_server):
+    items = wrong_samples(1000)
+    write_records(tmp_path / "errors.jsonl", items)
+    url = start_server("--faults")
+    cfg = RectifyConfig(
+        errors=tmp_path / "errors.jsonl",
+        out=tmp_path / "out",
+        oracle="openai",
+        base_url=url,
+        model="oracle",
+        concurrency=200,
+        timeout=2.0,
+        max_retries=3,
+        api_key_env="SPOT_TEST_NO_KEY",
+        backoff=0.05,
+    )
+    summary = rectify(cfg)
+    corrected, rejected = outputs(cfg.out)
+    ids = [r["id"] for r in corrected + rejected]
+    assert (
+        sorted(ids) == sorted(s.id for s in items) and len(set(ids)) == 1000
+    )  # none lost, none twice
+    expected = {s.id: expected_reason(s.response) for s in items}
+    for r in rejected:
+        assert expected[r["id"]] is not None and r["reason"].startswith(expected[r["id"]]), r
+    for p in corrected:
+        assert expected[p["id"]] is None
+    by_id = {s.id: s for s in items}
+    for p in read_records(cfg.out / "corrected.jsonl", Pair):
+        s = by_id[p.id]
+        assert p.rejected == s.response and p.prompt == s.prompt
+        assert p.chosen == arith.solve(arith.expression_of(s.prompt))
+    assert summary["accepted"] == len(corrected) and summary["pending"] == 0
+    assert summary["usage"]["retries"] > 0 and set(summary["usage"]["retry_reasons"]) >= {
+        "429 rate limited",
+        "500 server error",
+        "timeout",
+        "malformed response",
+    }
+
+
+def test_sigkill_mid_run_then_resume_equals_uninterrupted(tmp_path, start_server):
+    write_records(tmp_path / "errors.jsonl", wrong_samples(300, seed=1))
+    url = start_server("--delay", "0.05")
+    args = [
+        sys.executable,
+        "-m",
+        "spot",
+        "rectify",
+        "--errors",
+        str(tmp_path / "errors.jsonl"),
+        "--oracle",
+        "openai",
+        "--base-url",
+        url,
+        "--model",
+        "oracle",
+        "--concurrency",
+        "8",
+    ]
+    subprocess.run(args + ["--out", str(tmp_path / "whole")], check=True, capture_output=True)
+    part = tmp_path / "part"
+    proc = subprocess.Popen(
+        args + ["--out", str(part)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 60
+    log = part / "corrected.jsonl"
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 40):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 40 <= len(log.read_text().splitlines()) < 300 and not (part / "summary.json").exists()
+    subprocess.run(args + ["--out", str(part)], check=True, capture_output=True)
+    for name in ("corrected.jsonl", "rejected.jsonl"):
+        assert (part / name).read_text() == (tmp_path / "whole" / name).read_text()
+    summary = json.loads((part / "summary.json").read_text())
+    assert summary["accepted"] + summary["rejected"] == 300
+
+
+def test_api_key_never_leaks(tmp_path, start_server, capfd):
+    key = "sk-test-SECRET-0123456789abcdef"
+    os.environ["SPOT_TEST_KEY"] = key
+    try:
+        write_records(tmp_path / "errors.jsonl", wrong_samples(5))
+        for flags in ((), ("--echo-key",)):
+            out = tmp_path / ("echo" if flags else "ok")
+            cfg = RectifyConfig(
+                errors=tmp_path / "errors.jsonl",
+                out=out,
+                oracle="openai",
+                base_url=start_server(*flags),
+                model="m",
+                api_key_env="SPOT_TEST_KEY",
+                max_retries=1,
+                backoff=0.01,
+            )
+            summary = rectify(cfg)
+            files = "".join(p.read_text() for p in out.iterdir() if p.suffix in (".json", ".jsonl"))
+            assert key not in files and "SECRET" not in files
+        assert summary["rejected"] == 5  # the 401s were recorded ...
+        rejected = (tmp_path / "echo" / "rejected.jsonl").read_text()
+        assert "request failed: 401" in rejected  # ... with the server's message, redacted
+        captured = capfd.readouterr()
+        assert "SECRET" not in captured.out + captured.err
+    finally:
+        del os.environ["SPOT_TEST_KEY"]
+
+
+def test_rule_and_human_oracles(tmp_path):
+    items = wrong_samples(6, seed=3)
+    write_records(tmp_path / "errors.jsonl", items)
+    rule = rectify(
+        RectifyConfig(errors=tmp_path / "errors.jsonl", out=tmp_path / "rule", oracle="rule")
+    )
+    assert rule["accepted"] == 6
+    human_out = tmp_path / "human"
+    cfg = RectifyConfig(errors=tmp_path / "errors.jsonl", out=human_out, oracle="human")
+    first = rectify(cfg)
+    assert first["pending"] == 6 and (human_out / "human_edits.txt").exists()
+    text = (human_out / "human_edits.txt").read_text()
+    assert items[0].prompt in text and items[0].response in text
+    right = arith.solve(arith.expression_of(items[0].prompt))
+    text = text.replace(items[0].response, right, 1)  # a person fixes item 0 ...
+    text = text.replace(items[1].response, items[1].response.replace("boxed{", "boxed{9", 1), 1)
+    (human_out / "human_edits.txt").write_text(text)  # ... and botches item 1
+    second = rectify(cfg)
+    assert (second["accepted"], second["rejected"], second["pending"]) == (1, 1, 4)
+    corrected, rejected = outputs(human_out)
+    assert corrected[0]["chosen"] == right and rejected[0]["reason"].startswith(
+        "wrong final answer"
+    )
