@@ -2,7 +2,6 @@
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -14,36 +13,13 @@ import pytest
 from spot import prompts
 from spot.jsonl import read_records, write_records
 from spot.rectify import RectifyConfig, extract_correction, rectify
-from spot.schema import Pair, Sample
+from spot.schema import Pair
 from spot.toy import arith
-from spot.toy.tasks import ARITH
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from fault_server import expected_reason  # noqa: E402
-
-
-def wrong_samples(n: int, seed: int = 0) -> list[Sample]:
-    """Wrong answers with one slipped step each, like a policy's errors."""
-    rng, out = random.Random(seed), []
-    for i in range(n):
-        e = arith.random_expr(rng, ARITH)
-        k = rng.randrange(arith.count_ops(e))
-        right = int(arith.canonical_lines(e)[k].split(" = ")[1].split(",")[0].rstrip("."))
-        bad = arith.solve_with_slip(e, k, right + rng.choice([-3, -1, 1, 2, 7]))
-        out.append(
-            Sample(
-                f"q{i}",
-                0,
-                arith.prompt_for(e),
-                str(arith.evaluate(e)),
-                "toy/arith",
-                bad,
-                None,
-                False,
-            )
-        )
-    return out
+from toy_pairs import wrong_samples  # noqa: E402
 
 
 @pytest.fixture

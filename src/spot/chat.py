@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:  # importing transformers costs seconds; the CLI imports this module early
+    from transformers import PreTrainedTokenizerBase
 
 
 def render_prompt(

@@ -66,7 +66,7 @@ def toy_pretrain(cfg) -> None:
 
 
 def demo(cfg) -> None:
-    """Run the toy world end to end on the shipped model."""
+    """Run SPoT end to end on the toy world: elicit, rectify, filter, train, evaluate."""
     from spot.demo import run_demo
 
     run_demo(cfg, Console())
@@ -122,6 +122,24 @@ def filter_pairs(cfg) -> None:
     )
 
 
+def train(cfg) -> None:
+    """Train against a frozen reference: SPoT-BCO/BCE, DPO, Reward-SFT, SFT, DFT (stage 4)."""
+    from spot.train import train as run
+
+    eval_fn = None
+    if cfg.eval_toy:
+        from spot.toy.pretrain import accuracy
+
+        def eval_fn(model, tokenizer, step):
+            return accuracy(model, tokenizer, n=cfg.eval_toy)
+
+    last = run(cfg, eval_fn)
+    console.print(
+        f"train done: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}; "
+        f"model in {cfg.out / 'final'}"
+    )
+
+
 def _register() -> None:
     from spot.demo import DemoConfig
     from spot.elicit import ElicitConfig
@@ -129,6 +147,7 @@ def _register() -> None:
     from spot.rectify import RectifyConfig
     from spot.serve import ServeConfig
     from spot.toy.pretrain import PretrainConfig
+    from spot.train_config import TrainConfig
 
     config.command(toy_app, "generate", GenerateConfig, toy_generate)
     config.command(toy_app, "pretrain", PretrainConfig, toy_pretrain)
@@ -137,6 +156,7 @@ def _register() -> None:
     config.command(app, "elicit", ElicitConfig, elicit)
     config.command(app, "rectify", RectifyConfig, rectify)
     config.command(app, "filter", FilterConfig, filter_pairs)
+    config.command(app, "train", TrainConfig, train)
     config.command(app, "serve", ServeConfig, serve)
 
 

@@ -42,8 +42,23 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+PRESETS = Path(__file__).parent / "configs"
+
+
+def resolve(path: Path) -> Path:
+    """A YAML file, or the name of a preset shipped in ``spot/configs`` (e.g. ``qwen3-8b-spot``)."""
+    if Path(path).exists():
+        return Path(path)
+    found = sorted(PRESETS.glob(f"**/{Path(path).stem}.yaml"))
+    if not found:
+        names = sorted(p.stem for p in PRESETS.glob("**/*.yaml"))
+        raise typer.BadParameter(f"{path}: no such file or preset (presets: {', '.join(names)})")
+    return found[0]
+
+
 def load_yaml(cls: type, path: Path) -> dict[str, Any]:
     """Field values from a YAML mapping; unknown keys are an error naming the file."""
+    path = resolve(path)
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as e:

@@ -1,13 +1,17 @@
-"""The toy demo: the SPoT pipeline, as far as it is built, on the shipped toy model.
+"""The toy demo: the SPoT pipeline end to end on the shipped toy model, on a CPU.
 
     spot demo --out runs/demo
 
-Generates toy questions, loads the shipped model (no download), samples
-answers, verifies them, and shows what the exact oracle makes of an error.
+1. generate toy questions; 2. elicit the model's own answers and keep the wrong
+ones; 3. rectify them with the exact rule oracle; 4. filter by change ratio;
+5. train SPoT-BCO and, for contrast, SFT+ on the same pairs; 6. evaluate the
+base and trained models on held-out in-domain, prior-knowledge and
+out-of-domain questions. Every stage writes its files under ``--out``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,90 +19,122 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from spot.backends.base import Request, SamplingParams
-from spot.backends.hf import HFBackend
-from spot.jsonl import write_records
-from spot.schema import Sample
-from spot.toy import model as toy_model
-from spot.toy import oracle, tasks
-from spot.verify import verifier_for
+from spot.elicit import ElicitConfig, elicit
+from spot.filter import FilterConfig, run_filter
+from spot.jsonl import read_records, write_records
+from spot.rectify import RectifyConfig, rectify
+from spot.schema import Pair
+from spot.toy import tasks
 
 
 @dataclass
 class DemoConfig:
     out: Path = Path("runs/demo")
-    """Directory for the demo's files (questions and samples)."""
-    n: int = 24
-    """Questions per task family."""
+    """Directory for every stage's files."""
+    n: int = 256
+    """Arithmetic training questions to elicit errors from."""
+    eval_n: int = 100
+    """Held-out questions per family for evaluation."""
     seed: int = 0
     """Seed of question generation and sampling."""
-    temperature: float = 0.7
-    """Sampling temperature (the paper's elicitation setting)."""
-    top_p: float = 0.8
-    """Nucleus sampling threshold."""
+    objectives: str = "bco,sft"
+    """Objectives to train and compare (comma-separated; sft on rectified pairs is SFT+)."""
+    epochs: int = 2
+    """Training epochs."""
 
 
-def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, float]:
+def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict:
     console = console or Console()
     start = time.time()
-    model, tokenizer = toy_model.load()
-    n_params = sum(p.numel() for p in model.parameters())
-    console.print(
-        f"[bold]1. model[/] shipped toy Qwen3, {n_params / 1e6:.2f}M parameters, "
-        f"loaded offline from {toy_model.SHIPPED}"
+    write_records(cfg.out / "questions.jsonl", tasks.generate("arith", cfg.n, cfg.seed + 1))
+    console.rule("[bold]1. elicit: sample the policy's answers, keep the wrong ones")
+    summary = elicit(
+        ElicitConfig(
+            model="toy",
+            data=str(cfg.out / "questions.jsonl"),
+            out=cfg.out / "elicit",
+            seed=cfg.seed,
+            max_new_tokens=256,
+            batch_size=64,
+        ),
+        console,
     )
-    questions = [q for fam in tasks.FAMILIES for q in tasks.generate(fam, cfg.n, cfg.seed)]
-    write_records(cfg.out / "questions.jsonl", questions)
-    console.print(
-        f"[bold]2. data[/] {len(questions)} questions ({cfg.n} per family: "
-        f"{', '.join(tasks.FAMILIES)}) -> {cfg.out / 'questions.jsonl'}"
+    console.rule("[bold]2. rectify: the exact oracle fixes each error surgically")
+    rectify(
+        RectifyConfig(
+            errors=cfg.out / "elicit" / "errors.jsonl", out=cfg.out / "rectify", oracle="rule"
+        ),
+        console,
     )
-    backend = HFBackend(model, tokenizer)
-    params = SamplingParams(max_new_tokens=256, temperature=cfg.temperature, top_p=cfg.top_p)
-    requests = [Request(q.id, q.prompt, cfg.seed * 100003 + i) for i, q in enumerate(questions)]
-    gens = backend.generate(requests, params)
-    samples = []
-    for q, g in zip(questions, gens, strict=True):
-        v = verifier_for(q.source)(g.text, q.answer)
-        samples.append(
-            Sample(q.id, 0, q.prompt, q.answer, q.source, g.text, v.extracted, v.correct, v.reason)
-        )
-    write_records(cfg.out / "samples.jsonl", samples)
-    tokens = sum(g.n_tokens for g in gens)
-    console.print(
-        f"[bold]3. sample[/] {len(samples)} answers, {tokens} tokens "
-        f"(T={cfg.temperature}, top-p={cfg.top_p}) -> {cfg.out / 'samples.jsonl'}"
+    console.rule("[bold]3. filter: drop pairs whose change ratio exceeds gamma = 0.6")
+    stats = run_filter(
+        FilterConfig(pairs=cfg.out / "rectify" / "corrected.jsonl", out=cfg.out / "pairs.jsonl")
     )
-    accuracy = _score_table(console, samples)
-    _show_rectification(console, samples)
-    console.print(f"done in {time.time() - start:.1f}s")
-    return accuracy
+    console.print(
+        f"kept {stats['kept']} of {stats['input']} pairs; change ratio (tokens) "
+        f"median {stats['change_ratio'].get('p50', 0):.3f}"
+    )
+    _show_pair(console, read_records(cfg.out / "pairs.jsonl", Pair))
+    results = {"base": _evaluate("toy", cfg.eval_n)}
+    for objective in filter(None, (o.strip() for o in cfg.objectives.split(","))):
+        console.rule(f"[bold]4. train {objective} against the frozen reference")
+        out = _train(cfg, objective)
+        results[objective] = _evaluate(str(out / "final"), cfg.eval_n)
+    _results_table(console, results, summary)
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"done in {time.time() - start:.0f}s; files under {cfg.out}")
+    return results
 
 
-def _score_table(console: Console, samples: list[Sample]) -> dict[str, float]:
-    table = Table(title="4. verify: accuracy per family")
-    for col in ("family", "correct", "total", "accuracy"):
-        table.add_column(col)
-    accuracy = {}
-    for fam in tasks.FAMILIES:
-        group = [s for s in samples if s.source == f"toy/{fam}"]
-        right = sum(s.correct for s in group)
-        accuracy[fam] = right / len(group)
-        table.add_row(fam, str(right), str(len(group)), f"{accuracy[fam]:.0%}")
-    console.print(table)
-    return accuracy
+def _train(cfg: DemoConfig, objective: str) -> Path:
+    from spot.config import load_yaml
+    from spot.train import train
+    from spot.train_config import TrainConfig
+
+    preset = "toy-spot" if objective in ("bco", "bce", "dpo", "reward_sft") else "toy-sft"
+    values = {
+        **load_yaml(TrainConfig, Path(preset)),
+        "objective": objective,
+        "data": cfg.out / "pairs.jsonl",
+        "out": cfg.out / f"train-{objective}",
+        "epochs": cfg.epochs,
+        "seed": cfg.seed,
+    }
+    train(TrainConfig(**values))
+    return cfg.out / f"train-{objective}"
 
 
-def _show_rectification(console: Console, samples: list[Sample]) -> None:
-    wrong = [s for s in samples if s.source == "toy/arith" and not s.correct]
-    if not wrong:
-        console.print("5. no arithmetic errors to rectify in this sample")
+def _evaluate(model_name: str, n: int) -> dict[str, float]:
+    from spot.models import load_model
+    from spot.toy.pretrain import accuracy
+
+    model, tokenizer = load_model(model_name)
+    return accuracy(model, tokenizer, n=n)
+
+
+def _show_pair(console: Console, pairs: list[Pair]) -> None:
+    if not pairs:
         return
-    s = wrong[0]
-    fixed = oracle.surgical(s.prompt, s.response)
+    p = min(pairs, key=lambda p: p.change_ratio or 0)
+    console.print(f"[dim]{p.prompt}[/]   (change ratio {p.change_ratio:.3f})")
+    console.print("[red]y- (the policy's answer)[/]\n" + p.rejected, markup=False)
+    console.print("[green]y+ (surgical fix)[/]\n" + p.chosen, markup=False)
+
+
+def _results_table(console: Console, results: dict[str, dict[str, float]], elicited: dict) -> None:
+    table = Table(title="greedy accuracy on held-out questions")
+    table.add_column("model")
+    for fam, label in (("arith", "in-domain"), ("prior", "prior knowledge"), ("ood", "OOD")):
+        table.add_column(f"{label} ({fam})", justify="right")
+    base = results["base"]
+    for name, acc in results.items():
+        cells = [
+            f"{acc[f]:.0%}" + ("" if name == "base" else f" ({acc[f] - base[f]:+.0%})")
+            for f in ("arith", "prior", "ood")
+        ]
+        table.add_row(name, *cells)
+    console.print(table)
     console.print(
-        f"[bold]5. rectify[/] {len(wrong)} wrong arithmetic answers; the exact oracle "
-        f"on {s.id}:\n[dim]{s.prompt}[/]"
+        f"(elicitation: {elicited['errors']} errors out of {elicited['samples']} "
+        "sampled answers at T=0.7)"
     )
-    console.print("[red]y- (policy)[/]\n" + s.response)
-    console.print("[green]y+ (surgical fix)[/]\n" + fixed)

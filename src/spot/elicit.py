@@ -92,9 +92,12 @@ class ElicitConfig:
 
 
 def sample_seed(seed: int, question_id: str, index: int) -> int:
-    """A per-sample seed independent of batching, order and resumption."""
+    """A per-sample seed independent of batching, order and resumption.
+
+    31 bits, so that servers that take a 32-bit signed seed receive it unchanged.
+    """
     digest = hashlib.sha256(f"{seed}:{question_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return int.from_bytes(digest[:4], "little") >> 1
 
 
 def make_backend(cfg: ElicitConfig):

@@ -1,0 +1,38 @@
+"""Toy-world training data for tests: wrong answers with one slipped step and their exact fixes."""
+
+from __future__ import annotations
+
+import random
+
+from spot.schema import Pair, Sample
+from spot.toy import arith, oracle
+from spot.toy.tasks import ARITH
+
+
+def wrong_samples(n: int, seed: int = 0) -> list[Sample]:
+    rng, out = random.Random(seed), []
+    for i in range(n):
+        e = arith.random_expr(rng, ARITH)
+        k = rng.randrange(arith.count_ops(e))
+        right = int(arith.canonical_lines(e)[k].split(" = ")[1].split(",")[0].rstrip("."))
+        bad = arith.solve_with_slip(e, k, right + rng.choice([-3, -1, 1, 2, 7]))
+        out.append(
+            Sample(
+                f"q{i}",
+                0,
+                arith.prompt_for(e),
+                str(arith.evaluate(e)),
+                "toy/arith",
+                bad,
+                None,
+                False,
+            )
+        )
+    return out
+
+
+def pairs(n: int, seed: int = 0) -> list[Pair]:
+    return [
+        Pair(s.id, s.prompt, oracle.surgical(s.prompt, s.response), s.response)
+        for s in wrong_samples(n, seed)
+    ]
