@@ -28,6 +28,7 @@ def save(acc, out: Path, step: int, delta: RewardShift, keep: int) -> None:
     tmp = final.with_name(final.name + ".tmp")
     acc.wait_for_everyone()
     acc.save_state(str(tmp))
+    acc.wait_for_everyone()  # every rank's RNG file is written before the rename
     if acc.is_main_process:
         (tmp / "trainer_state.json").write_text(
             json.dumps({"step": step, "delta": delta.state_dict()}, indent=2) + "\n"
@@ -35,9 +36,19 @@ def save(acc, out: Path, step: int, delta: RewardShift, keep: int) -> None:
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
-        for old in _dirs(out)[:-keep] if keep > 0 else []:
+        older = [d for d in _dirs(out) if int(d.name[5:]) < step]
+        for old in older[: max(0, len(older) - keep + 1)] if keep > 0 else []:
             shutil.rmtree(old)
     acc.wait_for_everyone()
+
+
+def refuse_stale(out: Path) -> None:
+    """A fresh run must not mix with checkpoints of an earlier run in the same directory."""
+    if _dirs(out):
+        raise ValueError(
+            f"{out / 'checkpoints'} holds checkpoints of an earlier run: "
+            "pass --resume to continue it, or choose another --out"
+        )
 
 
 def resume(acc, out: Path, delta: RewardShift) -> int:
@@ -70,7 +81,7 @@ class MetricsLog:
         keep = [
             obj
             for _, obj in iter_objects(self.path)
-            if isinstance(obj, dict) and obj.get("step", 0) <= step
+            if step > 0 and isinstance(obj, dict) and obj.get("step", 0) <= step
         ]
         write_records(self.path, keep)
 

@@ -12,6 +12,7 @@ spot demo
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -70,6 +71,26 @@ def demo(cfg) -> None:
     from spot.demo import run_demo
 
     run_demo(cfg, Console())
+
+
+@dataclass
+class ToyEvalConfig:
+    model: str = "toy"
+    """Model to evaluate: ``toy`` (shipped) or a model directory (e.g. runs/train/final)."""
+    n: int = 200
+    """Held-out questions per family."""
+    seed: int = 9999
+    """Question seed (9999: the held-out sets used to document the shipped model)."""
+
+
+def toy_eval(cfg: ToyEvalConfig) -> None:
+    """Greedy accuracy of a model on the toy task families (arith, prior, ood)."""
+    from spot.models import load_model
+    from spot.toy.pretrain import accuracy
+
+    model, tokenizer = load_model(cfg.model)
+    result = accuracy(model, tokenizer, n=cfg.n, seed=cfg.seed)
+    print(json.dumps({"model": cfg.model, "n": cfg.n, **result}))
 
 
 @dataclass
@@ -151,6 +172,7 @@ def _register() -> None:
 
     config.command(toy_app, "generate", GenerateConfig, toy_generate)
     config.command(toy_app, "pretrain", PretrainConfig, toy_pretrain)
+    config.command(toy_app, "eval", ToyEvalConfig, toy_eval)
     config.command(app, "import", ImportConfig, import_records)
     config.command(app, "demo", DemoConfig, demo)
     config.command(app, "elicit", ElicitConfig, elicit)

@@ -70,7 +70,31 @@ def load_yaml(cls: type, path: Path) -> dict[str, Any]:
     unknown = sorted(set(data) - names)
     if unknown:
         raise typer.BadParameter(f"{path}: unknown option '{unknown[0]}' for {cls.__name__}")
-    return data
+    hints = typing.get_type_hints(cls)
+    return {k: _coerce(v, hints[k], f"{path}: option '{k}'") for k, v in data.items()}
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """A YAML value as the field's type (YAML reads ``1e-6`` as a string, paths as strings)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            choices = ", ".join(map(str, typing.get_args(hint)))
+            raise typer.BadParameter(f"{where}: {value!r} is not one of {choices}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise typer.BadParameter(f"{where}: expected true or false, got {value!r}")
+        return value
+    try:
+        return hint(value) if hint in (int, float, str, Path) else value
+    except (TypeError, ValueError):
+        raise typer.BadParameter(f"{where}: expected {hint.__name__}, got {value!r}") from None
 
 
 def command(app: typer.Typer, name: str, cls: type, fn: Callable[[Any], Any]) -> None:

@@ -130,6 +130,7 @@ def elicit(cfg: ElicitConfig, console: Console | None = None) -> dict:
     fields = FieldMap(cfg.prompt_field, cfg.answer_field, cfg.id_field)
     questions = load_questions(cfg.data, fields, skips, source=cfg.source, limit=cfg.limit)
     log_path = cfg.out / "all_results.jsonl"
+    _check_same_run(cfg)
     done = finished_ids(log_path, key=lambda o: f"{o['question_id']}#{o['sample_index']}")
     todo = [(q, k) for q in questions for k in range(cfg.n) if f"{q.id}#{k}" not in done]
     console.print(
@@ -152,6 +153,37 @@ def elicit(cfg: ElicitConfig, console: Console | None = None) -> dict:
     return summary
 
 
+SAMPLING_FIELDS = (
+    "model",
+    "temperature",
+    "top_p",
+    "top_k",
+    "max_new_tokens",
+    "seed",
+    "raw_prompt",
+    "template_args",
+)
+"""What decides a sample's text: a resumed run must not change them."""
+
+
+def _check_same_run(cfg: ElicitConfig) -> None:
+    """Refuse to resume into a directory sampled with different settings (files would mix)."""
+    path = cfg.out / "run.json"
+    mine = {k: getattr(cfg, k) for k in SAMPLING_FIELDS}
+    if path.exists():
+        before = json.loads(path.read_text())
+        changed = [k for k in SAMPLING_FIELDS if before.get(k) != mine[k]]
+        if changed:
+            k = changed[0]
+            raise ValueError(
+                f"{cfg.out} was sampled with {k}={before.get(k)!r}, not {mine[k]!r}; "
+                "use another --out or the same settings to resume"
+            )
+        return
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine, indent=2) + "\n")
+
+
 class _Run:
     """Bookkeeping of one invocation: turns generations into verified samples."""
 
@@ -165,11 +197,19 @@ class _Run:
         self.started = time.monotonic()
 
     def record(self, g: Generation, log: AppendLog, bar: Progress, task) -> None:
-        if g.finish_reason.startswith("error"):  # not an answer: leave it for the next run
+        """Verify and write one generation; failures are counted and left for the next run."""
+        q, k = self.todo[g.key]
+        verdict = (
+            None
+            if g.finish_reason.startswith("error")
+            else verifier_for(q.source)(g.text, q.answer)
+        )
+        if verdict is None:
             self.failures[g.finish_reason] += 1
+        elif verdict.reason.startswith("error"):  # the checker broke, not the answer
+            self.failures[f"verifier {verdict.reason[:80]}"] += 1
         else:
-            q, k = self.todo[g.key]
-            v = verifier_for(q.source)(g.text, q.answer)
+            meta = {"n_tokens": g.n_tokens, "finish_reason": g.finish_reason}
             log.write(
                 Sample(
                     q.id,
@@ -178,20 +218,17 @@ class _Run:
                     q.answer,
                     q.source,
                     g.text,
-                    v.extracted,
-                    v.correct,
-                    v.reason,
-                    {"n_tokens": g.n_tokens, "finish_reason": g.finish_reason},
+                    verdict.extracted,
+                    verdict.correct,
+                    verdict.reason,
+                    meta,
                 )
             )
             self.tokens += g.n_tokens
             self.samples += 1
         elapsed = max(1e-9, time.monotonic() - self.started)
-        bar.update(
-            task,
-            advance=1,
-            rate=f"{self.samples / elapsed:.1f} samples/s {self.tokens / elapsed:.0f} tok/s",
-        )
+        rate = f"{self.samples / elapsed:.1f} samples/s {self.tokens / elapsed:.0f} tok/s"
+        bar.update(task, advance=1, rate=rate)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

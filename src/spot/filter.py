@@ -58,6 +58,8 @@ def units(texts: list[str], unit: str, tokenizer=None) -> list[Sequence]:
         return list(texts)
     if unit == "words":
         return [t.split() for t in texts]
+    if not texts:
+        return []
     return tokenizer(texts, add_special_tokens=False).input_ids
 
 

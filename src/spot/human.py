@@ -43,7 +43,7 @@ def block(s: Sample) -> str:
 def read_edits(path: Path) -> dict[str, str]:
     """``{id: answer text}`` of every complete block; a damaged block is an error with its line."""
     edits: dict[str, str] = {}
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = path.read_text(encoding="utf-8").split("\n")  # read_text folds \r\n to \n
     i = 0
     while i < len(lines):
         if not lines[i].startswith(ITEM):
@@ -57,6 +57,9 @@ def read_edits(path: Path) -> dict[str, str]:
             raise ValueError(
                 f"{path}:{start + 1}: block {item_id!r} lacks '{ANSWER}' or '{END}'"
             ) from None
+        inner = [n for n in range(start + 1, e) if lines[n].startswith(ITEM)]
+        if inner:  # a lost END marker must not let one block swallow the next
+            raise ValueError(f"{path}:{inner[0] + 1}: block {item_id!r} has no '{END}' before it")
         edits[item_id] = "\n".join(lines[a + 1 : e])
         i = e + 1
     return edits
@@ -69,12 +72,16 @@ class HumanOracle:
         new = [s for s in todo if s.id not in self.edits]
         if new:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                f.write("".join(block(s) for s in new))
+            with open(path, "a+", encoding="utf-8") as f:
+                f.seek(0, 2)
+                lead = (
+                    "\n" if f.tell() and not path.read_text(encoding="utf-8").endswith("\n") else ""
+                )
+                f.write(lead + "".join(block(s) for s in new))
 
     async def __call__(self, sample: Sample, prompt: str) -> Outcome:
         edited = self.edits.get(sample.id)
-        if edited is None or edited == sample.response:
+        if edited is None or _same(edited, sample.response):
             return Outcome("", "pending")
         return Outcome(f"{prompts.START}\n{edited}\n{prompts.END}")
 
@@ -83,3 +90,12 @@ class HumanOracle:
 
     def usage(self) -> dict:
         return {"edits_found": sum(1 for v in self.edits.values() if v), "file": str(self.path)}
+
+
+def _same(edited: str, original: str) -> bool:
+    """Untouched, up to what editors change on their own: line endings and trailing blanks."""
+
+    def norm(text: str) -> list[str]:
+        return [line.rstrip() for line in text.replace("\r\n", "\n").strip("\n").split("\n")]
+
+    return norm(edited) == norm(original)

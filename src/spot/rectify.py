@@ -26,7 +26,15 @@ from typing import Literal, Protocol
 from rich.console import Console
 
 from spot import prompts
-from spot.jsonl import AppendLog, RecordError, Skips, finished_ids, read_records, write_records
+from spot.jsonl import (
+    AppendLog,
+    RecordError,
+    Skips,
+    finished_ids,
+    iter_objects,
+    read_records,
+    write_records,
+)
 from spot.schema import Pair, Sample
 from spot.verify import verifier_for
 
@@ -202,7 +210,10 @@ async def _run(cfg, todo, template, oracle: Oracle, corrected_path, rejected_pat
         async def one(s: Sample) -> None:
             async with gate:
                 prompt = prompts.fill(template, s.prompt, s.response, s.answer)
-                outcome = await oracle(s, prompt)
+                try:
+                    outcome = await oracle(s, prompt)
+                except Exception as e:  # an engine failure (e.g. OOM) fails this id, not the run
+                    outcome = Outcome("", f"request failed: {type(e).__name__}: {str(e)[:200]}")
             if outcome.failure == "pending":  # human oracle: not edited yet; stays unfinished
                 counts["pending"] += 1
                 return
@@ -222,10 +233,10 @@ async def _run(cfg, todo, template, oracle: Oracle, corrected_path, rejected_pat
 
 
 def _rows(path: Path) -> list[dict]:
-    """Lines of one of our own append logs (AppendLog has already cut any torn tail)."""
+    """Records of one of our own append logs; a torn last line (a kill mid-write) is skipped."""
     if not path.exists():
         return []
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [obj for _, obj in iter_objects(path) if isinstance(obj, dict) and "id" in obj]
 
 
 def _rewrite_in_order(path: Path, order: dict[str, int]) -> None:

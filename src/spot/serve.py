@@ -84,9 +84,12 @@ class Batcher:
             gens = self.backend.generate_encoded(requests, [j.ids for j in group], params)
             for j, g in zip(group, gens, strict=True):
                 j.future.set_result(g)
-        except Exception as e:  # report to every waiting request, keep serving
+        except Exception as e:  # one bad job must not fail its neighbours: retry them alone
+            if len(group) == 1:
+                group[0].future.set_exception(e)
+                return
             for j in group:
-                j.future.set_exception(e)
+                self._run([j], params)
 
 
 def load_backend(model: str, batch_size: int):
@@ -139,7 +142,11 @@ class _Handler(BaseHTTPRequestHandler):
             chat = self.path.endswith("/chat/completions")
             if not chat and not self.path.endswith("/completions"):
                 return self._send(404, {"error": {"message": f"no route {self.path}"}})
+            if not isinstance(body, dict):
+                raise TypeError("the body must be a JSON object")
             ids = self._encode(body, chat)
+            if not ids:
+                raise ValueError("empty prompt")
             params = SamplingParams(
                 max_new_tokens=int(
                     body.get("max_completion_tokens") or body.get("max_tokens") or 256
@@ -148,15 +155,21 @@ class _Handler(BaseHTTPRequestHandler):
                 top_p=float(body.get("top_p", 1.0)),
                 top_k=int(body.get("top_k") or 0),
             )
-            g = self.batcher.submit(ids, params, int(body.get("seed") or 0))
-        except (ValueError, KeyError, TypeError) as e:
+            if params.max_new_tokens < 1:
+                raise ValueError("max_tokens must be at least 1")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             return self._send(400, {"error": {"message": f"bad request: {e}"}})
+        try:
+            g = self.batcher.submit(ids, params, int(body.get("seed") or 0))
+        except Exception as e:  # the engine failed: say so instead of dropping the connection
+            return self._send(500, {"error": {"message": f"{type(e).__name__}: {e}"}})
         self._send(200, _response(body, chat, g, len(ids)))
 
     def _encode(self, body: dict, chat: bool) -> list[int]:
         tok = self.backend.tokenizer
         if not chat:
-            return tok(str(body["prompt"]), add_special_tokens=False).input_ids
+            # raw completions get the tokenizer's special tokens, as the hf backend's raw mode
+            return tok(str(body["prompt"]), add_special_tokens=True).input_ids
         text = tok.apply_chat_template(
             body["messages"],
             tokenize=False,

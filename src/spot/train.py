@@ -1,7 +1,7 @@
 """Stage 4, training: pairs (x, y-, y+) against a frozen reference, one explicit loop.
 
     spot train --model toy --data runs/pairs.jsonl --out runs/train --objective bco
-    accelerate launch --config_file configs/accelerate/zero2.yaml -m spot train ...
+    accelerate launch --config_file src/spot/configs/accelerate/zero2.yaml -m spot train ...
 
 The loop is objective-agnostic: a pair objective gets summed completion
 log-probs of policy and reference, a token objective gets per-token log-probs
@@ -22,6 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import torch
 from accelerate import Accelerator
@@ -39,10 +40,9 @@ EvalFn = Callable[[object, object, int], dict]
 
 
 def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
-    trackers = [t for t in cfg.report_to.split(",") if t.strip()]
-    acc = Accelerator(
-        mixed_precision=cfg.mixed_precision, log_with=trackers or None, project_dir=str(cfg.out)
-    )
+    if not cfg.resume:
+        checkpoint.refuse_stale(cfg.out)
+    acc = _accelerator(cfg)
     set_seed(cfg.seed)
     from spot.models import load_model
 
@@ -89,6 +89,28 @@ def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
     _save_final(acc, model, tokenizer, cfg)
     acc.end_training()
     return last
+
+
+def _accelerator(cfg: TrainConfig) -> Accelerator:
+    """Accelerator whose accumulation count is ours under DeepSpeed (its engine steps by it)."""
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType
+
+    state = PartialState()
+    per_step = math.ceil(cfg.batch_size / (state.num_processes * cfg.micro_batch_size))
+    deepspeed = state.distributed_type == DistributedType.DEEPSPEED
+    trackers = [t for t in cfg.report_to.split(",") if t.strip()]
+    acc = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        log_with=trackers or None,
+        project_dir=str(cfg.out),
+        gradient_accumulation_steps=per_step if deepspeed else 1,
+    )
+    if deepspeed:  # no dataloader is prepared, so tell DeepSpeed the micro-batch and clipping
+        ds = acc.state.deepspeed_plugin.deepspeed_config
+        ds["train_micro_batch_size_per_gpu"] = cfg.micro_batch_size
+        ds["gradient_clipping"] = cfg.max_grad_norm
+    return acc
 
 
 def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
@@ -219,6 +241,7 @@ class _Fit:
         self.opt, self.sched, self.examples, self.ref = opt, sched, examples, ref
         self.delta, self.step_fn, self.eval_fn = delta, step_fn, eval_fn
         self.keys: tuple[str, ...] = ()
+        self.accum = math.ceil(cfg.batch_size / (acc.num_processes * cfg.micro_batch_size))
         self.normalizer: Callable[[list[int]], int] = len
         self.log = checkpoint.MetricsLog(cfg.out / "metrics.jsonl", acc.is_main_process)
 
@@ -227,6 +250,8 @@ class _Fit:
 
         last: dict = {}
         self.log.truncate_after(start)  # lines of steps lost with the kill are redone
+        if start == 0 and self.eval_fn is not None and self.cfg.eval_every:
+            self.log.write({"step": 0, **self._evaluate(0)})  # the base model, before any update
         with Progress(disable=not self.acc.is_main_process) as bar:
             task = bar.add_task(f"train {self.cfg.objective}", total=total, completed=start)
             for step in range(start, total):
@@ -243,20 +268,18 @@ class _Fit:
 
     def optimizer_step(self, step: int, batch: list[int], epoch: int) -> dict:
         acc, cfg = self.acc, self.cfg
-        mine = batch[acc.process_index :: acc.num_processes]
-        micro = [
-            mine[i : i + cfg.micro_batch_size] for i in range(0, len(mine), cfg.micro_batch_size)
-        ]
         sums: dict[str, torch.Tensor] = {}
         tokens, started, norm = 0, time.perf_counter(), self.normalizer(batch)
         delta = self.delta.tensor(acc.device)
         self.model.train()
-        for i, idx in enumerate(micro or [[]]):
-            if not idx:  # a rank with nothing this step still joins the collective calls
-                continue
+        micro = _micro_batches(
+            batch, acc.process_index, acc.num_processes, cfg.micro_batch_size, self.accum
+        )
+        for i, (idx, weight) in enumerate(micro):
             ref = self.ref[idx] if self.ref is not None else None
-            sync = i == len(micro) - 1
-            with acc.autocast(), acc.no_sync(self.model) if not sync else _null():
+            last = i == len(micro) - 1
+            acc.gradient_state._set_sync_gradients(last)  # DeepSpeed steps at this boundary
+            with acc.autocast(), acc.no_sync(self.model) if not last else nullcontext():
                 losses, metrics, n = self.step_fn(
                     self.model,
                     [self.examples[j] for j in idx],
@@ -266,9 +289,12 @@ class _Fit:
                     delta,
                 )
                 # sum over the step's examples (or tokens) / global count; undo DDP's rank mean
-                acc.backward(losses.sum() * acc.num_processes / norm)
-            tokens += n
-            _accumulate(sums, {"loss": losses.detach(), **metrics})
+                # (and DeepSpeed's division by its accumulation steps)
+                scale = weight * acc.num_processes * acc.gradient_accumulation_steps / norm
+                acc.backward(losses.sum() * scale)
+            if weight:
+                tokens += n
+                _accumulate(sums, {"loss": losses.detach(), **metrics})
         grad_norm = acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         self.opt.step()
         self.sched.step()
@@ -304,43 +330,41 @@ class _Fit:
             "tokens_per_s": float(total[-1]) / seconds,
         }
 
+    def _evaluate(self, step: int) -> dict:
+        self.model.eval()
+        with torch.no_grad():
+            found = self.eval_fn(self.acc.unwrap_model(self.model), self.tokenizer, step)
+        return {f"eval/{k}": v for k, v in found.items()}
+
     def _after_step(self, step: int, total: int, metrics: dict) -> None:
         cfg = self.cfg
-        if (
-            self.eval_fn is not None
-            and cfg.eval_every
-            and (step % cfg.eval_every == 0 or step == 1)
-        ):
-            self.model.eval()
-            with torch.no_grad():
-                metrics.update(
-                    {
-                        f"eval/{k}": v
-                        for k, v in self.eval_fn(
-                            self.acc.unwrap_model(self.model), self.tokenizer, step
-                        ).items()
-                    }
-                )
+        if self.eval_fn is not None and cfg.eval_every and step % cfg.eval_every == 0:
+            metrics.update(self._evaluate(step))
         self.log.write(metrics)
         if cfg.report_to:
-            self.acc.log(
-                {k: v for k, v in metrics.items() if isinstance(v, float | int)}, step=step
-            )
+            numbers = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
+            self.acc.log(numbers, step=step)
         if (cfg.save_every and step % cfg.save_every == 0) or step == total:
             checkpoint.save(self.acc, cfg.out, step, self.delta, cfg.keep_checkpoints)
+
+
+def _micro_batches(
+    batch: list[int], rank: int, world: int, size: int, count: int
+) -> list[tuple[list[int], float]]:
+    """This rank's share of a global batch as (indices, weight) micro-batches.
+
+    Every rank runs exactly ``count`` micro-batches, so collective calls line up
+    (DDP's gradient all-reduce, DeepSpeed's accumulation boundary); a rank short of
+    examples (the last, smaller batch of an epoch) repeats one with weight 0.
+    """
+    mine = batch[rank::world]
+    chunks = [(mine[i : i + size], 1.0) for i in range(0, len(mine), size)]
+    return chunks + [(batch[:1], 0.0)] * (count - len(chunks))
 
 
 def _accumulate(sums: dict[str, torch.Tensor], metrics: dict[str, torch.Tensor]) -> None:
     for k, v in metrics.items():
         sums[k] = sums.get(k, 0) + v.detach().float().sum()
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _save_final(acc, model, tokenizer, cfg: TrainConfig) -> None:

@@ -46,6 +46,8 @@ def register(source_prefix: str, verifier: Verifier) -> None:
 
 
 def verifier_for(source: str) -> Verifier:
+    import spot.toy.tasks  # noqa: F401  (registers the toy-world verifiers on first use)
+
     matches = [p for p in _REGISTRY if source.startswith(p)]
     if not matches:
         known = ", ".join(sorted(_REGISTRY)) or "none"

@@ -28,8 +28,10 @@ class VLLMBackend:
         self, requests: list[Request], params: SamplingParams, on_result: OnResult | None = None
     ) -> list[Generation]:
         from vllm import SamplingParams as VSampling
+        from vllm.inputs import TokensPrompt
 
-        prompts = [self._render(r.prompt) for r in requests]
+        # token ids, so no second BOS is added to a template that already has one
+        prompts = [TokensPrompt(prompt_token_ids=self._encode(r.prompt)) for r in requests]
         sampling = [
             VSampling(
                 temperature=params.temperature,
@@ -52,12 +54,13 @@ class VLLMBackend:
                 on_result(g)
         return result
 
-    def _render(self, prompt: str) -> str:
+    def _encode(self, prompt: str) -> list[int]:
         if self.chat.raw:
-            return prompt
-        return self.tokenizer.apply_chat_template(
+            return self.tokenizer(prompt, add_special_tokens=True).input_ids
+        text = self.tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}],
             tokenize=False,
             add_generation_prompt=True,
             **dict(self.chat.template_kwargs),
         )
+        return self.tokenizer(text, add_special_tokens=False).input_ids
