@@ -61,3 +61,21 @@ def test_hf_backend_greedy_batch_equals_one_at_a_time(tokenizer):
     a = HFBackend(model, tokenizer, batch_size=3).generate(requests, sampled)
     b = HFBackend(model, tokenizer, batch_size=2).generate(requests[::-1], sampled)[::-1]
     assert a == b  # per-request seeds: batching and order do not change samples
+
+
+DOCUMENTED = {"arith": 0.42, "prior": 0.94, "ood": 0.025}
+"""docs/toy.md: greedy accuracy of the shipped model on 200 held-out questions per family."""
+
+
+def test_shipped_model_loads_offline_and_reaches_documented_accuracy():
+    from spot.toy.pretrain import EVAL_SEED, accuracy
+
+    model, tokenizer = toy_model.load()
+    assert sum(p.numel() for p in model.parameters()) < 5_000_000
+    size = sum(f.stat().st_size for f in toy_model.SHIPPED.iterdir())
+    assert size < 10 * 2**20
+    measured = accuracy(model, tokenizer, n=200, seed=EVAL_SEED)
+    for family, expected in DOCUMENTED.items():
+        assert abs(measured[family] - expected) <= 0.03, (family, measured)
+    assert 0.3 <= measured["arith"] <= 0.6 and measured["prior"] >= 0.9
+    assert 0 < measured["ood"] < measured["arith"]

@@ -31,7 +31,7 @@ EVAL_SEED = 9999
 class PretrainConfig:
     out: Path = Path("runs/toy-base")
     """Directory to write the model, tokenizer and ``pretrain_log.jsonl`` to."""
-    steps: int = 3000
+    steps: int = 4000
     """Optimizer steps (the run may stop earlier when ``stop_at_arith`` is set)."""
     batch_size: int = 32
     """Examples per step."""
