@@ -188,6 +188,8 @@ _register()
 def main() -> None:
     """Entry point: user errors (bad files, bad flags) print one clear line, not a traceback."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # per-load progress bars are noise
     try:
         app()
     except (RecordError, FileNotFoundError, ValueError) as e:

@@ -115,10 +115,12 @@ def _evaluate(model_name: str, n: int) -> dict[str, float]:
 def _show_pair(console: Console, pairs: list[Pair]) -> None:
     if not pairs:
         return
-    p = min(pairs, key=lambda p: p.change_ratio or 0)
+    p = sorted(pairs, key=lambda p: p.change_ratio or 0)[len(pairs) // 2]  # a typical one
     console.print(f"[dim]{p.prompt}[/]   (change ratio {p.change_ratio:.3f})")
-    console.print("[red]y- (the policy's answer)[/]\n" + p.rejected, markup=False)
-    console.print("[green]y+ (surgical fix)[/]\n" + p.chosen, markup=False)
+    console.print("[red]y- (the policy's answer)[/]")
+    console.print(p.rejected, markup=False, highlight=False)
+    console.print("[green]y+ (surgical fix)[/]")
+    console.print(p.chosen, markup=False, highlight=False)
 
 
 def _results_table(console: Console, results: dict[str, dict[str, float]], elicited: dict) -> None:

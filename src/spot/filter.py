@@ -25,10 +25,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
 from spot.jsonl import Skips, read_records, write_records
 from spot.schema import Pair
+
+
+def change_ratios(
+    rejected: list[Sequence], chosen: list[Sequence], workers: int = -1
+) -> list[float]:
+    """:func:`change_ratio` of each (rejected[i], chosen[i]), computed on all cores.
+
+    rapidfuzz's ``cpdist`` runs the element-wise LCS in C++ threads without the GIL.
+    """
+    if not chosen:
+        return []
+    lcs = process.cpdist(rejected, chosen, scorer=LCSseq.similarity, workers=workers)
+    return [
+        (len(c) - int(n)) / len(c) if len(c) else float(len(r) > 0)
+        for r, c, n in zip(rejected, chosen, lcs, strict=True)
+    ]
 
 
 def change_ratio(rejected: Sequence, chosen: Sequence) -> float:
@@ -82,8 +99,8 @@ def filter_pairs(
     chosen = units([p.chosen for p in fresh], unit, tokenizer)
     rejected = units([p.rejected for p in fresh], unit, tokenizer)
     kept = []
-    for p, c, r in zip(fresh, chosen, rejected, strict=True):
-        p = dataclasses.replace(p, change_ratio=change_ratio(r, c))
+    for p, ratio in zip(fresh, change_ratios(rejected, chosen), strict=True):
+        p = dataclasses.replace(p, change_ratio=ratio)
         (kept if p.change_ratio <= gamma else dropped["over gamma"]).append(p)
     return kept, dropped
 

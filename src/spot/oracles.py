@@ -42,7 +42,7 @@ class APIOracle:
 
     async def __call__(self, sample: Sample, prompt: str) -> Outcome:
         if self.client is None:  # created inside the running event loop
-            self.client = ChatClient(self.endpoint)
+            self.client = ChatClient(self.endpoint, self.cfg.concurrency)
         params = {"max_tokens": self.cfg.max_tokens}
         if self.cfg.temperature is not None:
             params["temperature"] = self.cfg.temperature

@@ -10,6 +10,7 @@ layer (``spot.jsonl``) adds the file and line number.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -93,8 +94,8 @@ def from_dict(cls: type[R], obj: Any) -> R:
     """Validate ``obj`` (decoded JSON) as a ``cls`` record."""
     if not isinstance(obj, dict):
         raise FieldError("<record>", f"expected a JSON object, got {_json_type(obj)}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    names = hints.keys()
     unknown = sorted(set(obj) - names)
     if unknown:
         raise FieldError(unknown[0], f"unknown field for a {cls.__name__.lower()} record")
@@ -113,7 +114,15 @@ def from_dict(cls: type[R], obj: Any) -> R:
 
 
 def to_dict(record: Question | Sample | Pair) -> dict[str, Any]:
-    return dataclasses.asdict(record)
+    """Field values by name (shallow: records hold only JSON values)."""
+    return {name: getattr(record, name) for name in _hints(type(record))}
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """Resolved field types, in field order (resolving them is slow: once per class)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 def record_id(record: Question | Sample | Pair) -> str:

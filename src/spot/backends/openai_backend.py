@@ -29,7 +29,7 @@ class OpenAIBackend:
     async def _generate(
         self, requests: list[Request], params: SamplingParams, on_result: OnResult | None
     ) -> list[Generation]:
-        client = ChatClient(self.endpoint)
+        client = ChatClient(self.endpoint, self.concurrency)
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(r: Request) -> Generation:
@@ -52,16 +52,15 @@ class OpenAIBackend:
             "temperature": params.temperature,
             "top_p": params.top_p,
         }
-        extra: dict[str, Any] = {"top_k": params.top_k} if params.top_k > 0 else {}
+        if params.top_k > 0:  # not in OpenAI's schema; vLLM, SGLang and spot serve read it
+            body["top_k"] = params.top_k
         if self.chat.template_kwargs and not self.chat.raw:
-            extra["chat_template_kwargs"] = dict(self.chat.template_kwargs)
+            body["chat_template_kwargs"] = dict(self.chat.template_kwargs)
         try:
             if self.chat.raw:
-                reply = await client.complete(r.prompt, extra_body=extra or None, **body)
+                reply = await client.complete(r.prompt, **body)
             else:
-                reply = await client.chat(
-                    [{"role": "user", "content": r.prompt}], extra_body=extra or None, **body
-                )
+                reply = await client.chat([{"role": "user", "content": r.prompt}], **body)
         except RequestFailed as e:
             return Generation(r.key, "", 0, f"error: {e.reason}")
         finish = "length" if reply.finish_reason == "length" else "stop"
