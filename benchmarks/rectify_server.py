@@ -24,11 +24,25 @@ def make_app(delay: float) -> web.Application:
         parts = prompts.parse_sections(body["messages"][-1]["content"])
         fixed = oracle.surgical(parts["question"], parts["response"])
         await asyncio.sleep(delay)
-        return web.json_response({
-            "id": "c", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                "role": "assistant", "content": f"{prompts.START}\n{fixed}\n{prompts.END}"}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}})
+        return web.json_response(
+            {
+                "id": "c",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": f"{prompts.START}\n{fixed}\n{prompts.END}",
+                        },
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+            }
+        )
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)

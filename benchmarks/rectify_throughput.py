@@ -33,7 +33,12 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.5)
     args = ap.parse_args()
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "benchmarks" / "rectify_server.py"), "--delay", str(args.delay)],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "rectify_server.py"),
+            "--delay",
+            str(args.delay),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -61,7 +66,9 @@ def main() -> None:
     ideal = args.items / args.concurrency * args.delay
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(f"items {args.items}, concurrency {args.concurrency}, server delay {args.delay}s")
-    print(f"accepted {summary['accepted']}, rejected {summary['rejected']}, usage {summary['usage']}")
+    print(
+        f"accepted {summary['accepted']}, rejected {summary['rejected']}, usage {summary['usage']}"
+    )
     print(f"wall {wall:.2f} s vs ideal {ideal:.1f} s (ratio {wall / ideal:.2f}; target <= 12 s)")
     print(f"client CPU {cpu:.2f} s ({cpu / args.items * 1e3:.2f} ms per item)")
 

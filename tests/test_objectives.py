@@ -550,3 +550,22 @@ def test_parity_with_trl_sft_trainer(trl_mod, tmp_path, trl_loss, ours):
     per_row, _ = objective(token_logps=log_probs, mask=shift_mask, reduction="token_mean")
     assert shift_mask.sum(dim=1).unique().numel() > 1
     assert abs(per_row.mean().item() - trl_loss_value.item()) > 1e-3
+
+
+def test_declared_metric_names_match_what_objectives_return():
+    from spot.objectives import PAIR_METRICS, TOKEN_METRICS
+
+    zero = torch.zeros(2)
+    for fn in PAIR_OBJECTIVES.values():
+        _, metrics = fn(
+            policy_chosen_logps=zero,
+            policy_rejected_logps=zero,
+            ref_chosen_logps=zero,
+            ref_rejected_logps=zero,
+            beta=BETA,
+            delta=torch.tensor(0.0),
+        )
+        assert set(metrics) == set(PAIR_METRICS)
+    for fn in TOKEN_OBJECTIVES.values():
+        _, metrics = fn(token_logps=torch.zeros(2, 3), mask=torch.ones(2, 3))
+        assert set(metrics) == set(TOKEN_METRICS)

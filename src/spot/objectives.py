@@ -93,6 +93,21 @@ def _rewards(
     return chosen, rejected
 
 
+PAIR_METRICS = (
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/margins",
+    "rewards/accuracies",
+    "tether/chosen",
+    "tether/rejected",
+    "logps/chosen",
+    "logps/rejected",
+)
+"""Metric names every pair objective returns (each a detached (B,) tensor)."""
+TOKEN_METRICS = ("logps/chosen", "nll/token_mean")
+"""Metric names every token objective returns."""
+
+
 def _pair_metrics(
     r_pos: Tensor,
     r_neg: Tensor,

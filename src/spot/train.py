@@ -168,19 +168,8 @@ def _maybe_lora(cfg: TrainConfig, model):
     return get_peft_model(model, lora)
 
 
-PAIR_KEYS = (
-    "loss",
-    "rewards/chosen",
-    "rewards/rejected",
-    "rewards/margins",
-    "rewards/accuracies",
-    "tether/chosen",
-    "tether/rejected",
-    "logps/chosen",
-    "logps/rejected",
-    "kl/per_token",
-)
-TOKEN_KEYS = ("loss", "logps/chosen", "nll/token_mean")
+PAIR_KEYS = ("loss", *objectives.PAIR_METRICS, "kl/per_token")
+TOKEN_KEYS = ("loss", *objectives.TOKEN_METRICS)
 
 
 def _pair_step(

@@ -1,0 +1,127 @@
+"""Less travelled paths of the stages: input formats, self oracle, retries, LoRA, eval hooks."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from spot.backends.base import ChatOptions
+from spot.data import FieldMap, load_questions
+from spot.encode import PrefixMismatch, encode
+from spot.jsonl import Skips, write_records
+from spot.rectify import RectifyConfig, rectify
+from spot.toy.model import build_tokenizer
+from spot.train import train
+from spot.train_config import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from toy_pairs import pairs, wrong_samples  # noqa: E402
+
+ROWS = [
+    {"problem": "Compute: 1 + 2", "solution": "3", "uid": "a"},
+    {"problem": "Compute: 2 * 3", "solution": "6", "uid": "b"},
+    {"problem": "", "solution": "1", "uid": "c"},
+]
+
+
+def test_parquet_and_csv_inputs_with_field_mapping(tmp_path):
+    pq.write_table(pa.Table.from_pylist(ROWS), tmp_path / "q.parquet")
+    with open(tmp_path / "q.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(ROWS[0]))
+        writer.writeheader()
+        writer.writerows(ROWS)
+    fields = FieldMap(prompt="problem", answer="solution", id="uid")
+    for name, bad_line in (("q.parquet", 3), ("q.csv", 4)):
+        skips = Skips()
+        qs = load_questions(str(tmp_path / name), fields, skips, source="toy/arith")
+        assert [(q.id, q.prompt, q.answer, q.source) for q in qs] == [
+            ("a", "Compute: 1 + 2", "3", "toy/arith"),
+            ("b", "Compute: 2 * 3", "6", "toy/arith"),
+        ]
+        assert [(e.line, e.field_name) for e in skips.errors] == [(bad_line, "prompt")]
+    with pytest.raises(FileNotFoundError, match="no such data file"):
+        load_questions(str(tmp_path / "missing.jsonl"))
+
+
+def test_prefix_mismatch_names_the_example():
+    tok = build_tokenizer()
+    # a template whose generation prompt opens a think block that the rendered answer lacks
+    tok.chat_template = tok.chat_template.replace(
+        "'<|im_start|>assistant\\n'", "'<|im_start|>assistant\\n<think>\\n'"
+    )
+    with pytest.raises(PrefixMismatch, match="example 'q7'.*first difference"):
+        encode(tok, "Compute: 1 + 2", "3", chat=ChatOptions(), max_length=64, example_id="q7")
+
+
+def test_self_oracle_and_retry_failed(tmp_path):
+    write_records(tmp_path / "errors.jsonl", wrong_samples(4))
+    cfg = RectifyConfig(
+        errors=tmp_path / "errors.jsonl",
+        out=tmp_path / "self",
+        oracle="self",
+        model="toy",
+        max_tokens=32,
+        concurrency=4,
+    )
+    summary = rectify(cfg)  # the toy policy never writes the markers: every id is rejected
+    assert summary["rejected"] == 4 and summary["rejected_by_reason"] == {"no start marker": 4}
+    unreachable = RectifyConfig(
+        errors=tmp_path / "errors.jsonl",
+        out=tmp_path / "api",
+        oracle="openai",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+    )
+    assert rectify(unreachable)["rejected_by_reason"] == {"request failed": 4}
+    rule = RectifyConfig(
+        errors=tmp_path / "errors.jsonl", out=tmp_path / "api", oracle="rule", retry_failed=True
+    )  # same directory: failed ids get another try
+    again = rectify(rule)
+    assert (again["accepted"], again["rejected"]) == (4, 0)
+    lines = (tmp_path / "api" / "corrected.jsonl").read_text().splitlines()
+    assert sorted(json.loads(x)["id"] for x in lines) == [f"q{i}#0" for i in range(4)]
+
+
+def test_lora_eval_hook_and_preset(tmp_path):
+    write_records(tmp_path / "pairs.jsonl", pairs(8))
+    calls = []
+
+    def eval_fn(model, tokenizer, step):
+        calls.append(step)
+        return {"steps_seen": float(step)}
+
+    cfg = TrainConfig(
+        model="toy",
+        data=tmp_path / "pairs.jsonl",
+        out=tmp_path / "out",
+        batch_size=4,
+        micro_batch_size=4,
+        max_steps=4,
+        lr=1e-3,
+        lora_r=4,
+        eval_every=2,
+        max_length=256,
+    )
+    train(cfg, eval_fn)
+    rows = [json.loads(x) for x in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert calls == [0, 2, 4]
+    assert [r["step"] for r in rows if "eval/steps_seen" in r] == [0, 2, 4]
+    from spot.models import load_model
+
+    model, _ = load_model(str(tmp_path / "out" / "final"))  # merged: a plain transformers model
+    assert not any("lora" in name for name, _ in model.named_parameters())
+    with pytest.raises(ValueError, match="checkpoints of an earlier run"):
+        train(cfg)
+
+
+def test_presets_resolve_with_typed_values():
+    from spot.config import load_yaml
+
+    values = load_yaml(TrainConfig, Path("qwen3-8b-spot"))
+    assert values["lr"] == 1e-6 and isinstance(values["lr"], float)
+    assert values["template_args"] == "enable_thinking=false" and values["batch_size"] == 32
+    assert load_yaml(TrainConfig, Path("llama31-8b-sft"))["lr"] == 1e-6
