@@ -125,3 +125,22 @@ def test_presets_resolve_with_typed_values():
     assert values["lr"] == 1e-6 and isinstance(values["lr"], float)
     assert values["template_args"] == "enable_thinking=false" and values["batch_size"] == 32
     assert load_yaml(TrainConfig, Path("llama31-8b-sft"))["lr"] == 1e-6
+
+
+def test_bf16_autocast_and_gradient_checkpointing_run(tmp_path):
+    write_records(tmp_path / "pairs.jsonl", pairs(4))
+    cfg = TrainConfig(
+        model="toy",
+        data=tmp_path / "pairs.jsonl",
+        out=tmp_path / "out",
+        batch_size=4,
+        micro_batch_size=2,
+        max_steps=2,
+        lr=1e-4,
+        max_length=256,
+        mixed_precision="bf16",
+        gradient_checkpointing=True,
+    )
+    last = train(cfg)
+    assert last["step"] == 2 and abs(last["rewards/chosen"]) < 1.0
+    assert (tmp_path / "out" / "final" / "model.safetensors").exists()

@@ -94,8 +94,12 @@ def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
 def _accelerator(cfg: TrainConfig) -> Accelerator:
     """Accelerator whose accumulation count is ours under DeepSpeed (its engine steps by it)."""
     from accelerate import PartialState
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedType
 
+    # a second train() in one process (e.g. another precision) needs a fresh AcceleratorState;
+    # the process group (PartialState) is kept
+    AcceleratorState._reset_state()
     state = PartialState()
     per_step = math.ceil(cfg.batch_size / (state.num_processes * cfg.micro_batch_size))
     deepspeed = state.distributed_type == DistributedType.DEEPSPEED
