@@ -47,14 +47,34 @@ def test_parquet_and_csv_inputs_with_field_mapping(tmp_path):
         load_questions(str(tmp_path / "missing.jsonl"))
 
 
-def test_prefix_mismatch_names_the_example():
+def test_generation_prompt_think_block_stays_in_the_prompt():
     tok = build_tokenizer()
-    # a template whose generation prompt opens a think block that the rendered answer lacks
+    # a Qwen3-like non-thinking template: the generation prompt carries an empty think block
+    # that a rendered finished turn would not; the completion must still be exactly the answer
     tok.chat_template = tok.chat_template.replace(
-        "'<|im_start|>assistant\\n'", "'<|im_start|>assistant\\n<think>\\n'"
+        "'<|im_start|>assistant\\n'", "'<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n'"
     )
-    with pytest.raises(PrefixMismatch, match="example 'q7'.*first difference"):
-        encode(tok, "Compute: 1 + 2", "3", chat=ChatOptions(), max_length=64, example_id="q7")
+    e = encode(
+        tok, "Compute: 1 + 2", "1 + 2 = 3.", chat=ChatOptions(), max_length=128, example_id="q1"
+    )
+    assert tok.decode(e.prompt).endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert tok.decode(e.completion) == "1 + 2 = 3.<|im_end|>\n"
+
+
+def test_prefix_mismatch_names_the_example():
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    # a BPE that merges "a" + "b": a prompt ending in "a" and an answer starting with "b"
+    # tokenize differently together than apart
+    core = Tokenizer(models.BPE(vocab={"a": 0, "b": 1, "ab": 2, "</s>": 3}, merges=[("a", "b")]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="</s>", pad_token="</s>")
+    tok.chat_template = (
+        "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %}a{% endif %}"
+    )
+    with pytest.raises(PrefixMismatch, match="example 'q7'.*first difference at token 1"):
+        encode(tok, "b", "b", chat=ChatOptions(), max_length=64, example_id="q7")
 
 
 def test_self_oracle_and_retry_failed(tmp_path):

@@ -48,6 +48,8 @@ def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
 
     model, tokenizer = load_model(cfg.model, "float32", device=str(acc.device))
     tokenizer.padding_side = "right"
+    if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
     paired = objectives.NEEDS_REFERENCE[cfg.objective]
     chat = ChatOptions(cfg.raw_prompt, parse_template_kwargs(cfg.template_args))
     examples, report = build_examples(
