@@ -3,7 +3,10 @@
 Prompts are sorted by length and batched with left padding. Each request
 draws from its own ``torch.Generator`` seeded by the request, so a sample
 does not depend on which batch it lands in: the same seed gives the same
-text whether a run is batched, one-at-a-time, or resumed half-way.
+text whether a run is batched, one-at-a-time, or resumed half-way. (The logits
+themselves can differ in the last bits with the padding of a batch, so a draw
+that falls exactly on a probability boundary could in principle flip; the
+tests compare whole runs and have not seen it.)
 """
 
 from __future__ import annotations
