@@ -125,10 +125,6 @@ def _hints(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-def record_id(record: Question | Sample | Pair) -> str:
-    return record.id
-
-
 def _check_type(name: str, value: Any, hint: Any) -> None:
     if not _matches(value, hint):
         raise FieldError(name, f"expected {_hint_name(hint)}, got {_json_type(value)}")
