@@ -15,6 +15,7 @@ import asyncio
 from aiohttp import web
 
 from spot import prompts
+from spot.serve import completion_response
 from spot.toy import oracle
 
 
@@ -24,24 +25,9 @@ def make_app(delay: float) -> web.Application:
         parts = prompts.parse_sections(body["messages"][-1]["content"])
         fixed = oracle.surgical(parts["question"], parts["response"])
         await asyncio.sleep(delay)
+        text = f"{prompts.START}\n{fixed}\n{prompts.END}"
         return web.json_response(
-            {
-                "id": "c",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {
-                            "role": "assistant",
-                            "content": f"{prompts.START}\n{fixed}\n{prompts.END}",
-                        },
-                    }
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
-            }
+            completion_response(body["model"], text, prompt_tokens=10, completion_tokens=20)
         )
 
     app = web.Application()

@@ -19,6 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from spot import prompts
+from spot.serve import completion_response
 from spot.toy import oracle
 
 KINDS = [
@@ -83,23 +84,8 @@ class Handler(BaseHTTPRequestHandler):
                 r"\\boxed\{(-?\d+)\}", lambda m: f"\\boxed{{{int(m.group(1)) + 1}}}", fixed
             )
         text = fixed if kind == "no markers" else f"{prompts.START}\n{fixed}\n{prompts.END}"
-        self.send(
-            200,
-            {
-                "id": "c",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": text},
-                    }
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
-            },
-        )
+        payload = completion_response(body["model"], text, prompt_tokens=10, completion_tokens=20)
+        self.send(200, payload)
 
     def send(self, status, payload, headers=None):
         self.send_raw(status, json.dumps(payload).encode(), headers)

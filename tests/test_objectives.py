@@ -11,6 +11,7 @@ import torch
 
 from spot.objectives import (
     NEEDS_REFERENCE,
+    PAIR_METRICS,
     PAIR_OBJECTIVES,
     TOKEN_OBJECTIVES,
     bce,
@@ -23,16 +24,7 @@ from spot.objectives import (
 
 LN2 = math.log(2.0)
 BETA = 0.1
-METRIC_KEYS = {
-    "rewards/chosen",
-    "rewards/rejected",
-    "rewards/margins",
-    "rewards/accuracies",
-    "tether/chosen",
-    "tether/rejected",
-    "logps/chosen",
-    "logps/rejected",
-}
+METRIC_KEYS = set(PAIR_METRICS)
 
 
 def sig(x: float) -> float:

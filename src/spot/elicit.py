@@ -264,6 +264,7 @@ def finish(cfg: ElicitConfig, questions: list[Question], skips: Skips, run: _Run
 
 
 def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]) -> dict:
+    asked = {q.id for q in questions}
     correct = sum(s.correct for s in samples)
     elapsed = run.elapsed()
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
@@ -273,8 +274,7 @@ def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]
         "correct": correct,
         "errors": len(samples) - correct,
         "accuracy": correct / len(samples) if samples else None,
-        "missing": len(questions) * cfg.n
-        - len({s.id for s in samples if s.question_id in {q.id for q in questions}}),
+        "missing": len(questions) * cfg.n - len({s.id for s in samples if s.question_id in asked}),
         "verdicts": dict(Counter(s.reason for s in samples)),
         "skipped_inputs": skips.summary(),
         "damaged_output_lines": file_skips.summary(),

@@ -189,21 +189,41 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _response(body: dict, chat: bool, g: Generation, prompt_tokens: int) -> dict:
     finish = "length" if g.finish_reason == "length" else "stop"
+    return completion_response(
+        body.get("model", ""),
+        g.text,
+        chat=chat,
+        finish=finish,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=g.n_tokens,
+    )
+
+
+def completion_response(
+    model: str,
+    text: str,
+    *,
+    chat: bool = True,
+    finish: str = "stop",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> dict:
+    """An OpenAI (chat) completion payload; also used by the test and benchmark servers."""
     choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
     if chat:
-        choice["message"] = {"role": "assistant", "content": g.text}
+        choice["message"] = {"role": "assistant", "content": text}
     else:
-        choice["text"] = g.text
+        choice["text"] = text
     return {
         "id": f"spot-{uuid.uuid4().hex[:12]}",
         "created": int(time.time()),
         "object": "chat.completion" if chat else "text_completion",
-        "model": body.get("model", ""),
+        "model": model,
         "choices": [choice],
         "usage": {
             "prompt_tokens": prompt_tokens,
-            "completion_tokens": g.n_tokens,
-            "total_tokens": prompt_tokens + g.n_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
         },
     }
 
