@@ -43,7 +43,7 @@ def main() -> None:
         max_steps=int(steps),
         learning_rate=1e-5,
         lr_scheduler_type="constant",
-        warmup_ratio=0.0,
+        warmup_steps=0,
         max_length=2048,
         use_cpu=True,
         bf16=False,

@@ -1,6 +1,7 @@
 """The toy arithmetic world: generator, verifier and both oracles."""
 
 import random
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,7 +53,6 @@ def test_verifier_verdicts():
     assert verify("the answer is 33", "33").reason == "no boxed answer"
     assert verify("\\boxed{thirty}", "33").reason == "not an integer"
     assert verify("\\boxed{34}", "33").reason == "mismatch"
-    assert verifier_for("toy/prior")("The answer is \\boxed{OLLEH}.", "OLLEH").correct
 
 
 def _slip(rng: random.Random):
@@ -121,12 +121,72 @@ def test_direct_oracle_is_correct_and_visibly_different():
     assert min(ratios) > 0.3  # much further from y- than a surgical fix
 
 
-def test_probe_answers_are_exact():
-    for q in tasks.generate("prior", 200, seed=0):
-        assert verifier_for(q.source)(tasks.prior_response(q.answer), q.answer).correct
-        word = q.prompt.split()[-1].rstrip("?.")
-        kind = q.metadata["task"]
-        if kind == "reverse":
-            assert q.answer == word[::-1]
-        elif kind == "upper":
-            assert q.answer == word.upper()
+def test_prior_tasks_have_exactly_one_right_reply():
+    prior = verifier_for("toy/prior")
+    assert tasks.in_words(0) == "zero" and tasks.in_words(17) == "seventeen"
+    assert tasks.in_words(40) == "forty" and tasks.in_words(42) == "forty-two"
+    assert prior(" [15]\n", "[15]").correct  # surrounding whitespace is not a format error
+    assert prior("[15] DONE", "[15]").reason == "instruction not followed"
+    assert not prior("15", "[15]").correct
+    seen = set()
+    for q in tasks.generate("prior", 400, seed=0):
+        kind, number = q.metadata["task"], re.findall(r"\d+", q.prompt)[0]
+        seen.add(kind)
+        assert prior(q.answer, q.answer).correct
+        if kind == "reverse-digits":
+            assert q.answer == number[::-1]
+        elif kind == "count-digits":
+            assert q.answer == str(len(number))
+        elif kind == "compare":
+            a, b = (int(w.strip(",?")) for w in q.prompt.split()[3:6:2])
+            assert q.answer == str(max(a, b))
+        elif kind == "only-number":
+            assert q.answer == str(arith.evaluate(arith.parse(q.prompt[8:].split("?")[0])))
+        elif kind == "brackets":
+            inner = arith.evaluate(arith.parse(q.prompt[8:].split("?")[0]))
+            assert q.answer == f"[{inner}]"
+    assert seen == set(tasks.PRIOR_TASKS)
+
+
+def test_every_phrasing_parses_back():
+    rng = random.Random(5)
+    for _ in range(300):
+        e = arith.random_expr(rng, tasks.ARITH)
+        style = arith.random_style(rng, arith.count_ops(e))
+        lines = arith.solve(e, style).split("\n")
+        steps = [arith.parse_line(line) for line in lines[:-1]]
+        assert all(s is not None for s in steps)
+        assert [s.form for s in steps[:-1]] == [arith.STEP_FORMS[k] for k in style.steps[:-1]]
+        assert arith.parse_final(lines[-1]) == style.final
+        for form in range(len(arith.PROMPT_FORMS)):
+            assert arith.expression_of(arith.prompt_for(e, form)) == e
+
+
+def test_fix_keeps_each_lines_phrasing():
+    e = arith.parse("(3 + 4) * 5 - 2")
+    style = arith.Style(steps=(2, 1, 1), final=1)
+    bad = arith.solve_with_slip(e, 0, 8, style)
+    assert bad == (
+        "Next, 3 + 4 = 8, which leaves 8 * 5 - 2.\n8 * 5 = 40, so we have 40 - 2.\n"
+        "Finally, 40 - 2 = 38.\nSo the answer is \\boxed{38}."
+    )
+    assert oracle.surgical(arith.prompt_for(e, 2), bad) == arith.solve(e, style)
+    rng = random.Random(6)
+    for _ in range(300):  # random phrasings: a fix changes numbers, never wording
+        e, k, _ = _slip(rng)
+        style = arith.random_style(rng, arith.count_ops(e))
+        right = arith.evaluate(e)
+        bad = arith.solve_with_slip(e, k, 1000, style)
+        fixed = oracle.surgical(arith.prompt_for(e), bad)
+        assert fixed == arith.solve(e, style) and verify(fixed, str(right)).correct
+
+
+def test_an_answer_without_steps_is_written_out_in_its_own_phrasing():
+    prompt = "Compute: (3 + 4) * 5 - 2"
+    fixed = oracle.surgical(prompt, "So the answer is \\boxed{30}.")
+    assert fixed == arith.solve(arith.parse("(3 + 4) * 5 - 2"), arith.Style(final=1))
+    assert change_ratio("So the answer is \\boxed{30}.", fixed) > 0.6  # what gamma drops
+    unfinished = "3 + 4 = 7, so we have 7 * 5 - 2."  # stopped early: completed in its style
+    assert oracle.surgical(prompt, unfinished) == arith.solve(
+        arith.parse("(3 + 4) * 5 - 2"), arith.Style(default=1)
+    )

@@ -2,13 +2,18 @@
 
 An expression is a binary tree. A solution reduces one operation per line,
 always the leftmost operation whose operands are both numbers, and ends with
-the final-answer line of the paper's rectification prompt::
+a final-answer line. Its canonical phrasing (that of the paper's rectification prompt)::
 
     Compute: (3 + 4) * 5 - 2
     3 + 4 = 7, giving 7 * 5 - 2.
     7 * 5 = 35, giving 35 - 2.
     35 - 2 = 33.
     Therefore, the final answer is: \\boxed{33}.
+
+Writers vary: each step line and the final line come in several phrasings
+(:data:`STEP_FORMS`, :data:`LAST_FORMS`, :data:`FINAL_FORMS`, chosen per line by a
+:class:`Style`), and questions in several forms (:data:`PROMPT_FORMS`), so a model of
+this world is never certain of the wording, only of the arithmetic.
 """
 
 from __future__ import annotations
@@ -18,8 +23,6 @@ import re
 from dataclasses import dataclass
 
 PRECEDENCE = {"+": 1, "-": 1, "*": 2}
-FINAL_LINE = "Therefore, the final answer is: \\boxed{{{}}}."
-PROMPT_PREFIX = "Compute: "
 
 
 @dataclass(frozen=True)
@@ -175,37 +178,80 @@ def count_ops(e: Expr) -> int:
     return 0 if isinstance(e, Num) else 1 + count_ops(e.left) + count_ops(e.right)
 
 
-def step_line(a: int, op: str, b: int, c: int, rest: Expr) -> str:
-    """One solution line; the last reduction has no ``giving`` clause."""
-    if isinstance(rest, Num):
-        return f"{a} {op} {b} = {c}."
-    return f"{a} {op} {b} = {c}, giving {render(rest)}."
+STEP_FORMS = (
+    "{a} {op} {b} = {c}, giving {rest}.",
+    "{a} {op} {b} = {c}, so we have {rest}.",
+    "Next, {a} {op} {b} = {c}, which leaves {rest}.",
+    "We get {a} {op} {b} = {c}; now {rest}.",
+)
+"""Phrasings of a step that leaves an expression (``rest``); index 0 is the canonical one."""
+LAST_FORMS = ("{a} {op} {b} = {c}.", "Finally, {a} {op} {b} = {c}.")
+"""Phrasings of the last step (nothing left to reduce)."""
+FINAL_FORMS = (
+    "Therefore, the final answer is: \\boxed{{{n}}}.",
+    "So the answer is \\boxed{{{n}}}.",
+    "The final result is \\boxed{{{n}}}.",
+)
+"""Phrasings of the final-answer line (index 0: the paper's rectification prompt)."""
 
 
-def reduce_at(e: Expr, path: tuple[int, ...]) -> tuple[str, Expr]:
+@dataclass(frozen=True)
+class Style:
+    """Which phrasing each line of a solution uses: ``steps[i]`` indexes :data:`STEP_FORMS`
+    (or :data:`LAST_FORMS` for the last step); missing entries fall back to ``default``."""
+
+    steps: tuple[int, ...] = ()
+    final: int = 0
+    default: int = 0
+
+    def step(self, i: int, last: bool) -> str:
+        k = self.steps[i] if i < len(self.steps) else self.default
+        forms = LAST_FORMS if last else STEP_FORMS
+        return forms[k % len(forms)]
+
+
+CANONICAL = Style()
+
+
+def step_line(a: int, op: str, b: int, c: int, rest: Expr, form: str = STEP_FORMS[0]) -> str:
+    """One solution line; the last reduction (``rest`` a number) has no ``giving`` clause."""
+    if isinstance(rest, Num) and "{rest}" in form:
+        form = LAST_FORMS[0]
+    elif isinstance(rest, Op) and "{rest}" not in form:
+        form = STEP_FORMS[0]
+    return form.format(a=a, op=op, b=b, c=c, rest=render(rest))
+
+
+def final_line(value: int | str, style: Style = CANONICAL) -> str:
+    return FINAL_FORMS[style.final].format(n=value)
+
+
+def reduce_at(e: Expr, path: tuple[int, ...], form: str = STEP_FORMS[0]) -> tuple[str, Expr]:
     """Reduce the operation at ``path``; return its solution line and the new expression."""
     node = node_at(e, path)
     assert isinstance(node, Op) and isinstance(node.left, Num) and isinstance(node.right, Num)
     a, b = node.left.value, node.right.value
     c = apply(node.op, a, b)
     rest = replace_at(e, path, Num(c))
-    return step_line(a, node.op, b, c, rest), rest
+    return step_line(a, node.op, b, c, rest, form), rest
 
 
-def canonical_lines(e: Expr) -> list[str]:
-    """Solution lines from ``e`` to the final-answer line, leftmost reducible first."""
+def canonical_lines(e: Expr, style: Style = CANONICAL, first: int = 0) -> list[str]:
+    """Solution lines from ``e`` to the final-answer line, leftmost reducible first;
+    ``first`` is the index of the first line (which phrasing of ``style`` it takes)."""
     lines = []
     while isinstance(e, Op):
-        line, e = reduce_at(e, reducible(e)[0])
+        last = count_ops(e) == 1
+        line, e = reduce_at(e, reducible(e)[0], style.step(first + len(lines), last))
         lines.append(line)
-    return [*lines, FINAL_LINE.format(e.value)]
+    return [*lines, final_line(e.value, style)]
 
 
-def solve(e: Expr) -> str:
-    return "\n".join(canonical_lines(e))
+def solve(e: Expr, style: Style = CANONICAL) -> str:
+    return "\n".join(canonical_lines(e, style))
 
 
-def solve_with_slip(e: Expr, step: int, wrong: int) -> str:
+def solve_with_slip(e: Expr, step: int, wrong: int, style: Style = CANONICAL) -> str:
     """A solution that writes ``wrong`` as the result of line ``step`` (0-based) and then
     carries on consistently from its own wrong value: a typical single-step error."""
     lines = []
@@ -214,19 +260,81 @@ def solve_with_slip(e: Expr, step: int, wrong: int) -> str:
         node = node_at(e, path)
         assert isinstance(node, Op) and isinstance(node.left, Num) and isinstance(node.right, Num)
         c = wrong if len(lines) == step else apply(node.op, node.left.value, node.right.value)
+        last = count_ops(e) == 1
         e = replace_at(e, path, Num(c))
-        lines.append(step_line(node.left.value, node.op, node.right.value, c, e))
-    return "\n".join([*lines, FINAL_LINE.format(e.value)])
+        form = style.step(len(lines), last)
+        lines.append(step_line(node.left.value, node.op, node.right.value, c, e, form))
+    return "\n".join([*lines, final_line(e.value, style)])
 
 
-def prompt_for(e: Expr) -> str:
-    return PROMPT_PREFIX + render(e)
+def random_style(rng: random.Random, n_lines: int) -> Style:
+    """A writer's phrasing choices: each line drawn independently, the canonical most often."""
+    steps = tuple(rng.choices(range(len(STEP_FORMS)), (5, 2, 2, 1))[0] for _ in range(n_lines))
+    return Style(steps=steps, final=rng.choices(range(len(FINAL_FORMS)), (5, 3, 2))[0])
+
+
+@dataclass(frozen=True)
+class Line:
+    """A parsed step line: its operands, result, the form it used, and the stated rest."""
+
+    a: int
+    op: str
+    b: int
+    c: int
+    form: str
+    rest: str | None
+
+
+def _form_regex(form: str) -> re.Pattern:
+    parts = re.split(r"(\{\w+\})", form)
+    fields = {
+        "{a}": r"(?P<a>-?\d+)",
+        "{b}": r"(?P<b>-?\d+)",
+        "{c}": r"(?P<c>-?\d+)",
+        "{op}": r"(?P<op>[+\-*])",
+        "{rest}": r"(?P<rest>.+)",
+        "{n}": r"(?P<n>[^{}]*)",
+    }
+    return re.compile("^" + "".join(fields.get(p, re.escape(p)) for p in parts) + "$")
+
+
+_STEP_RES = [(f, _form_regex(f)) for f in (*STEP_FORMS, *LAST_FORMS)]
+_FINAL_RES = [_form_regex(f.format(n="{n}")) for f in FINAL_FORMS]
+
+
+def parse_line(line: str) -> Line | None:
+    """The step a line states in any phrasing, or None."""
+    for form, regex in _STEP_RES:
+        m = regex.match(line)
+        if m:
+            a, b, c = int(m["a"]), int(m["b"]), int(m["c"])
+            return Line(a, m["op"], b, c, form, m.groupdict().get("rest"))
+    return None
+
+
+def parse_final(line: str) -> int | None:
+    """Which final-line phrasing ``line`` uses (index into :data:`FINAL_FORMS`), or None."""
+    for k, regex in enumerate(_FINAL_RES):
+        if regex.match(line):
+            return k
+    return None
+
+
+PROMPT_FORMS = ("Compute: {}", "Calculate {}.", "What is {}?")
+"""Phrasings of an arithmetic question (index 0 is the canonical one)."""
+_PROMPT_RES = [_form_regex(f.replace("{}", "{rest}")) for f in PROMPT_FORMS]
+
+
+def prompt_for(e: Expr, form: int = 0) -> str:
+    return PROMPT_FORMS[form].format(render(e))
 
 
 def expression_of(prompt: str) -> Expr:
-    if not prompt.startswith(PROMPT_PREFIX):
-        raise ValueError(f"not an arithmetic prompt: {prompt[:40]!r}")
-    return parse(prompt[len(PROMPT_PREFIX) :])
+    for regex in _PROMPT_RES:
+        m = regex.match(prompt)
+        if m:
+            return parse(m["rest"])
+    raise ValueError(f"not an arithmetic prompt: {prompt[:40]!r}")
 
 
 def random_expr(rng: random.Random, spec: ArithSpec) -> Expr:

@@ -12,43 +12,58 @@ still exists. The result is the nearest valid neighbour of the wrong answer.
 
 from __future__ import annotations
 
-import re
-
 from spot.toy import arith
 from spot.toy.arith import Expr, Num, Op
-
-_STEP = re.compile(r"^(\d+) ([+\-*]) (\d+) = (-?\d+)(?:, giving (.+))?\.$")
 
 
 def surgical(prompt: str, response: str) -> str:
     """Minimal correct edit of ``response`` to the arithmetic question in ``prompt``.
 
     A response whose every line is already right (the canonical lines, or any
-    valid reduction order) comes back unchanged.
+    valid reduction order, in any phrasing) comes back unchanged. Corrected lines keep
+    their phrasing; lines the oracle must write itself (after an unreadable line, or
+    the steps of an answer that skipped them) take the response's most used phrasing,
+    as an LLM oracle told to keep the style would. An answer that states only a final
+    line is thus written out in full: the large edits that the change-ratio filter is for.
     """
     truth = arith.expression_of(prompt)
     claimed = truth  # the expression as the response believes it to be
-    out: list[str] = []
     lines = response.split("\n")
-    for _i, line in enumerate(lines):
+    style = _style_of(lines)
+    out: list[str] = []
+    for line in lines:
         if isinstance(truth, Num):
-            out.append(_final_line(line, truth.value))
+            out.append(_final_line(line, truth.value, style))
             return "\n".join(out)
-        path = _followed_path(line, claimed, truth)
-        if path is None:  # unparseable or no counterpart: finish canonically
-            return "\n".join(out + arith.canonical_lines(truth))
-        fixed, truth = arith.reduce_at(truth, path)
+        parsed = arith.parse_line(line)
+        path = None if parsed is None else _followed_path(parsed, claimed, truth)
+        if path is None:  # unparseable or no counterpart: finish in the response's style
+            return "\n".join(out + arith.canonical_lines(truth, style, first=len(out)))
+        fixed, truth = arith.reduce_at(truth, path, parsed.form)
         out.append(line if line == fixed else fixed)
-        claimed = _claimed_after(line, truth)
-    return "\n".join(out + arith.canonical_lines(truth))
+        claimed = _claimed_after(parsed, truth)
+    return "\n".join(out + arith.canonical_lines(truth, style, first=len(out)))
 
 
-def _final_line(line: str, value: int) -> str:
-    right = arith.FINAL_LINE.format(value)
+def _style_of(lines: list[str]) -> arith.Style:
+    """The phrasing a response uses most (for the lines the oracle has to write)."""
+    used = [p.form for p in map(arith.parse_line, lines) if p is not None]
+    steps = [arith.STEP_FORMS.index(f) for f in used if f in arith.STEP_FORMS]
+    default = max(set(steps), key=lambda k: (steps.count(k), -k)) if steps else 0
+    finals = [k for k in map(arith.parse_final, lines) if k is not None]
+    return arith.Style(final=finals[-1] if finals else 0, default=default)
+
+
+def _final_line(line: str, value: int, style: arith.Style) -> str:
+    """The response's final line with the right value, in its own phrasing if it has one."""
+    k = arith.parse_final(line)
+    if k is not None:
+        style = arith.Style(final=k)
+    right = arith.final_line(value, style)
     return line if line == right else right
 
 
-def _followed_path(line: str, claimed: Expr, truth: Expr) -> tuple[int, ...] | None:
+def _followed_path(line: arith.Line, claimed: Expr, truth: Expr) -> tuple[int, ...] | None:
     """Which operation of ``truth`` the step in ``line`` corresponds to.
 
     The step names ``a op b``; we locate that operation in the expression the
@@ -57,33 +72,28 @@ def _followed_path(line: str, claimed: Expr, truth: Expr) -> tuple[int, ...] | N
     response miscopied its structure, in which case we fall back to the
     leftmost true operation with the same operator.
     """
-    m = _STEP.match(line)
-    if m is None:
-        return None
-    a, op, b = int(m.group(1)), m.group(2), int(m.group(3))
     candidates = arith.reducible(truth)
     for path in arith.reducible(claimed):
         node = arith.node_at(claimed, path)
         assert isinstance(node, Op)
-        if (node.op, node.left, node.right) == (op, Num(a), Num(b)):
+        if (node.op, node.left, node.right) == (line.op, Num(line.a), Num(line.b)):
             index = arith.operator_index(claimed, path)
             for true_path in candidates:
                 true_node = arith.node_at(truth, true_path)
-                if arith.operator_index(truth, true_path) == index and true_node.op == op:
+                if arith.operator_index(truth, true_path) == index and true_node.op == line.op:
                     return true_path
     for true_path in candidates:
-        if arith.node_at(truth, true_path).op == op:
+        if arith.node_at(truth, true_path).op == line.op:
             return true_path
     return None
 
 
-def _claimed_after(line: str, truth: Expr) -> Expr:
+def _claimed_after(line: arith.Line, truth: Expr) -> Expr:
     """The expression the response states after this step (its own, maybe wrong, values)."""
-    m = _STEP.match(line)
-    if m is None or m.group(5) is None:
+    if line.rest is None:
         return truth
     try:
-        return arith.parse(m.group(5))
+        return arith.parse(line.rest)
     except ValueError:
         return truth
 
@@ -100,7 +110,7 @@ def direct(prompt: str) -> str:
         e = arith.replace_at(e, path, Num(value))
         lines.append(f"First {_WORDS[node.op]} {render_operands(node)} to get {value}.")
     lines[2:] = [line.replace("First", "Then", 1) for line in lines[2:]]
-    return "\n".join([*lines, arith.FINAL_LINE.format(e.value)])
+    return "\n".join([*lines, arith.final_line(e.value)])
 
 
 _WORDS = {"+": "add", "-": "subtract", "*": "multiply"}

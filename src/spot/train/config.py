@@ -49,6 +49,9 @@ class TrainConfig:
     """Learning-rate schedule after warmup."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    """``adamw``, or plain ``sgd`` (momentum 0.9, no normalisation: the gradient's size, and
+    so the tether's shrinking weights, reach the update unchanged)."""
     adam_beta1: float = 0.9
     """AdamW beta1."""
     adam_beta2: float = 0.95
@@ -103,6 +106,13 @@ class TrainConfig:
     e.g. ``toy-prior,toy-arith`` (forgetting curves, the paper's Figure 2)."""
     eval_n: int = 100
     """Questions per suite in the periodic evaluation (0: all)."""
+    probe: str = ""
+    """Prior-knowledge probe scored every --eval-every steps (``prior/logp``, the mean
+    log-prob per reply token, and ``prior/worst_token``): ``toy-prior`` or a JSONL of
+    prompt + response rows the base model gets right. ``dist/*`` (distance from the base
+    weights) is logged at the same steps."""
+    probe_n: int = 64
+    """Probe rows to score."""
     report_to: str = ""
     """Also log to trackers: ``tensorboard``, ``wandb`` (comma-separated)."""
 
@@ -142,6 +152,7 @@ class TrainConfig:
 
 MAY_CHANGE = (
     *("max_steps", "save_every", "keep_checkpoints", "eval_every", "eval_suites", "eval_n"),
+    *("probe", "probe_n"),
     "report_to",
     *("ref_batch_size", "micro_batch_size", "gradient_checkpointing", "resume"),
     *("ref_cache", "pair_layout", "pack", "logit_chunk"),

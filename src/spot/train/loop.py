@@ -56,6 +56,7 @@ def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
     shift = RewardShift(cfg.delta_mode, cfg.delta_decay)
     loss = setup.make_loss(cfg, acc, model, tokenizer, examples, shift)
     model = setup.prepare_model(cfg, model)
+    watch = setup.watchers(cfg, model, tokenizer)  # before resume: the anchor is the base
     plan = StepPlan(len(examples), cfg.batch_size, cfg.epochs, cfg.max_steps, cfg.seed)
     opt, sched = setup.optimizer(cfg, model, plan.total)
     model, opt = acc.prepare(model, opt)
@@ -63,7 +64,7 @@ def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
     start = checkpoint.resume(acc, cfg.out, shift) if cfg.resume else 0
     if cfg.report_to:
         acc.init_trackers("spot", config={k: str(v) for k, v in vars(cfg).items()})
-    fit = Fit(cfg, acc, model, tokenizer, opt, sched, loss, shift, plan, eval_fn)
+    fit = Fit(cfg, acc, model, tokenizer, opt, sched, loss, shift, plan, eval_fn, watch)
     last = fit.run(start)
     setup.save_final(acc, model, tokenizer, cfg)
     acc.end_training()
@@ -90,6 +91,7 @@ class Fit:
     shift: RewardShift
     plan: StepPlan
     eval_fn: EvalFn | None = None
+    watch: setup.Watchers | None = None
 
     def __post_init__(self) -> None:
         per_rank = self.acc.num_processes * self.cfg.micro_batch_size
@@ -102,7 +104,7 @@ class Fit:
 
         last: dict = {}
         self.log.truncate_after(start)  # lines of steps lost with the kill are redone
-        if start == 0 and self.eval_fn is not None and self.cfg.eval_every:
+        if start == 0 and self.measures_at(0):
             self.log.write({"step": 0, **self.evaluate(0)})  # the base model, before any update
         with Progress(disable=not self.acc.is_main_process) as bar:
             task = bar.add_task(
@@ -194,15 +196,29 @@ class Fit:
         }
         return means, (int(total[-2]), int(total[-1]))
 
+    def measures_at(self, step: int) -> bool:
+        """Periodic measures every --eval-every steps, and once more after the last step."""
+        if self.eval_fn is None and self.watch is None:
+            return False
+        every = self.cfg.eval_every
+        return (every and step % every == 0) or (step == self.plan.total and self.watch)
+
     def evaluate(self, step: int) -> dict:
-        self.model.eval()
-        with torch.no_grad():
-            found = self.eval_fn(self.acc.unwrap_model(self.model), self.tokenizer, step)
-        return {f"eval/{k}": v for k, v in found.items()}
+        """``eval/*`` from the evaluation hook, ``prior/*`` and ``dist/*`` from the watchers."""
+        model, found = self.acc.unwrap_model(self.model), {}
+        if self.eval_fn is not None and self.cfg.eval_every:
+            model.eval()
+            with torch.no_grad():
+                found = self.eval_fn(model, self.tokenizer, step)
+            found = {f"eval/{k}": v for k, v in found.items()}
+            model.train()
+        if self.watch is not None:
+            found.update(self.watch.measure(model))
+        return found
 
     def after_step(self, step: int, metrics: dict) -> None:
         cfg = self.cfg
-        if self.eval_fn is not None and cfg.eval_every and step % cfg.eval_every == 0:
+        if self.measures_at(step):
             metrics.update(self.evaluate(step))
         self.log.write(metrics)
         if cfg.report_to:

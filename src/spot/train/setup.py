@@ -9,6 +9,7 @@ import json
 import math
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from accelerate import Accelerator
@@ -20,6 +21,7 @@ from spot.train.config import MAY_CHANGE, TrainConfig
 from spot.train.data import Example, build_examples, save_report
 from spot.train.forward import supports_4d
 from spot.train.losses import PairLoss, TokenLoss
+from spot.train.probe import Anchor, PriorProbe, load_probe
 from spot.train.reference import (
     cache_key,
     default_cache,
@@ -216,14 +218,39 @@ def prepare_model(cfg: TrainConfig, model):
     return model
 
 
+@dataclass
+class Watchers:
+    """What the loop measures beside the loss: the prior probe and the distance from the base."""
+
+    anchor: Anchor
+    probe: PriorProbe | None
+
+    def measure(self, model) -> dict[str, float]:
+        out = self.anchor.distance(model)
+        if self.probe is not None:
+            out.update(self.probe.measure(model))
+        return out
+
+
+def watchers(cfg: TrainConfig, model, tokenizer) -> Watchers:
+    """Built from the model as loaded, before any update or resume (the base weights)."""
+    probe = None
+    if cfg.probe:
+        chat = ChatOptions.parse(cfg.raw_prompt, cfg.template_args)
+        probe = load_probe(cfg.probe, tokenizer, chat, cfg.probe_n, cfg.max_length)
+    return Watchers(Anchor(model), probe)
+
+
 def optimizer(cfg: TrainConfig, model, total: int):
-    """AdamW and the warmup-cosine schedule over ``total`` optimizer steps."""
-    opt = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=cfg.lr,
-        betas=(cfg.adam_beta1, cfg.adam_beta2),
-        weight_decay=cfg.weight_decay,
-    )
+    """AdamW (or SGD) and the warmup-cosine schedule over ``total`` optimizer steps."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(
+            params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+            weight_decay=cfg.weight_decay,
+        )  # fmt: skip
     warmup = warmup_steps(cfg.warmup_ratio, total)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: lr_factor(step, total=total, warmup=warmup, shape=cfg.schedule)
