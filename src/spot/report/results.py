@@ -139,9 +139,8 @@ def frontier(found: Found) -> tuple[list[Point], list[str]]:
         prior = group_change(evaluation, base, "general")
         in_domain = group_change(evaluation, base, "in-domain")
         if prior is None or in_domain is None:
-            notes.append(
-                f"{run.name}: its evaluation and the base's share no general and in-domain suites"
-            )
+            group = "general" if prior is None else "in-domain"
+            notes.append(f"{run.name}: its evaluation and the base's share no {group} suite")
             continue
         points.append(
             Point(run.name, run.objective, run.lr, prior, in_domain, evaluation.name, base.name)
