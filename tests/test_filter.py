@@ -99,5 +99,8 @@ def test_spot_filter_files(tmp_path):
     assert stats["kept"] == 20 and stats["dropped"]["over gamma"] == 1
     assert stats["skipped_lines"]["count"] == 1  # the broken line is reported, not lost silently
     assert json.loads((tmp_path / "pairs.filter_stats.json").read_text()) == stats
+    dropped = [json.loads(x) for x in (tmp_path / "pairs.dropped.jsonl").read_text().splitlines()]
+    assert [(d["dropped"], d["chosen"]) for d in dropped] == [("over gamma", "XYZ XYZ XYZ")]
+    assert dropped[0]["change_ratio"] > 0.6  # what `spot report` draws as dropped
     png = (tmp_path / "pairs.change_ratio.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

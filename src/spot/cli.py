@@ -7,6 +7,7 @@ spot elicit --model toy --data data/arith.jsonl --out runs/elicit
 spot rectify --errors runs/elicit/errors.jsonl --out runs/rectify --oracle rule
 spot filter --pairs runs/rectify/corrected.jsonl --out runs/pairs.jsonl --gamma 0.6
 spot serve --model toy --port 8000
+spot report runs/demo
 spot demo
 """
 
@@ -201,6 +202,13 @@ def train(cfg) -> None:
     )
 
 
+def report(cfg) -> None:
+    """Write RUN_DIR/report.html: results, training curves, frontier, pairs, settings."""
+    from spot.report.stage import report as run
+
+    run(cfg, console)
+
+
 def _register() -> None:
     from spot.elicit.config import ElicitConfig
     from spot.eval.config import CompareConfig, EvalConfig
@@ -208,6 +216,7 @@ def _register() -> None:
     from spot.filter.config import FilterConfig
     from spot.pipeline.demo import DemoConfig
     from spot.rectify.config import RectifyConfig
+    from spot.report.config import ReportConfig
     from spot.serve.config import ServeConfig
     from spot.toy.pretrain import PretrainConfig
     from spot.train.config import TrainConfig
@@ -222,6 +231,7 @@ def _register() -> None:
     config.command(app, "filter", FilterConfig, filter_pairs)
     config.command(app, "train", TrainConfig, train)
     config.command(app, "serve", ServeConfig, serve)
+    config.command(app, "report", ReportConfig, report)
     config.group_default(eval_app, EvalConfig, evaluate)
     config.command(eval_app, "compare", CompareConfig, eval_compare)
     config.command(eval_app, "connect4-generate", Connect4GenerateConfig, connect4_generate)

@@ -14,8 +14,9 @@ class FilterConfig:
     pairs: Path = Path("runs/rectify/corrected.jsonl")
     """Pairs from `spot rectify` (corrected.jsonl) or any pair file."""
     out: Path = Path("runs/pairs.jsonl")
-    """Kept pairs, with change_ratio set; OUT's stem + ``.filter_stats.json`` and
-    ``.change_ratio.png`` go beside it (``pairs.jsonl`` -> ``pairs.filter_stats.json``)."""
+    """Kept pairs, with change_ratio set; OUT's stem + ``.filter_stats.json``,
+    ``.change_ratio.png`` and ``.dropped.jsonl`` go beside it (``pairs.jsonl`` ->
+    ``pairs.filter_stats.json``)."""
     gamma: float = 0.6
     """Drop pairs whose change ratio exceeds this (the paper's gamma)."""
     unit: Literal["tokens", "chars", "words"] = "tokens"
@@ -39,3 +40,7 @@ class FilterConfig:
 
     def plot_path(self) -> Path:
         return self.out.with_name(self.out.stem + ".change_ratio.png")
+
+    def dropped_path(self) -> Path:
+        """The dropped pairs, each with its ``dropped`` reason (read by `spot report`)."""
+        return self.out.with_name(self.out.stem + ".dropped.jsonl")

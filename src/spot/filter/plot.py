@@ -15,18 +15,25 @@ def histogram(kept: list[Pair], over: list[Pair], *, gamma: float, unit: str, pa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    draw(ax, [p.change_ratio for p in kept], [p.change_ratio for p in over], gamma, unit)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def draw(ax, kept: list[float], over: list[float], gamma: float | None, unit: str) -> None:
+    """The histogram on ``ax``: ratios of kept and dropped pairs stacked, gamma marked
+    (`spot report` draws the same figure from the files the filter wrote)."""
     bins = [i / 40 for i in range(41)]
     ax.hist(
-        [[p.change_ratio for p in kept], [p.change_ratio for p in over]],
+        [kept, over],
         bins=bins,
         stacked=True,
         label=[f"kept ({len(kept)})", f"dropped ({len(over)})"],
         color=["#2b8a3e", "#c92a2a"],
     )
-    ax.axvline(gamma, color="black", linestyle="--", label=f"gamma = {gamma}")
+    if gamma is not None:
+        ax.axvline(gamma, color="black", linestyle="--", label=f"gamma = {gamma}")
     ax.set_xlabel(f"change ratio 1 - |LCS| / |y+|  ({unit})")
     ax.set_ylabel("pairs")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -30,7 +30,7 @@ from spot.filter.lcs import change_ratios, units
 from spot.filter.plot import histogram
 from spot.records.jsonl import Skips, read_records, write_records
 from spot.records.rundir import FileLock
-from spot.records.schema import Pair
+from spot.records.schema import Pair, to_dict
 
 
 class Drop(str, Enum):
@@ -102,6 +102,7 @@ def run_filter(cfg: FilterConfig, console: Console | None = None) -> dict:
             tokenizer = load_tokenizer(tokenizer_name)
         kept, dropped = filter_pairs(pairs, cfg.gamma, cfg.unit, tokenizer)
         write_records(cfg.out, kept)
+        write_records(cfg.dropped_path(), _dropped_rows(dropped))
         stats = _stats(cfg, pairs, kept, dropped, skips, tokenizer_name)
         cfg.stats_path().write_text(json.dumps(asdict(stats), indent=2) + "\n")
         over = dropped[Drop.OVER_GAMMA]
@@ -109,6 +110,11 @@ def run_filter(cfg: FilterConfig, console: Console | None = None) -> dict:
     if len(skips):
         console.print(f"  [yellow]skipped lines[/]: {skips.by_reason()} (first: {skips.errors[0]})")
     return asdict(stats)
+
+
+def _dropped_rows(dropped: dict[str, list[Pair]]) -> list[dict]:
+    """Dropped pairs as pair objects with their reason: the report shows them and their ratios."""
+    return [{**to_dict(p), "dropped": reason} for reason, ps in dropped.items() for p in ps]
 
 
 def tokenizer_for(cfg: FilterConfig, pairs: list[Pair]) -> str:
