@@ -183,6 +183,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=48)
     ap.add_argument("--micro", type=int, default=2)
     ap.add_argument("--skip-smollm2", action="store_true")
+    ap.add_argument("--cases", default="shared,unrelated,bf16,smollm2",
+                    help="which comparisons to run (comma-separated)")  # fmt: skip
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="spot-vs-trl-"))
     model = work / "model"
@@ -191,14 +193,18 @@ def main() -> None:
     print(f"model: {params / 1e6:.1f}M parameters, vocabulary {WORDS}; peak fp32 matmul "
           f"{peak / 1e9:.1f} GFLOP/s; {torch.get_num_threads()} threads", flush=True)  # fmt: skip
     results = {"params": params, "peak_flops": peak}
+    cases = args.cases.split(",")
     for label, shared in (("shared", 0.6), ("unrelated", 0.0)):
         data = work / f"{label}.jsonl"
         write_pairs(data, args.pairs, prompt=150, response=400, shared=shared)
+        if label not in cases:
+            continue
         results[label] = compare(label, model, data, work, args, params)
         for name in ("spot", "trl"):
             results[label][name]["mfu"] = results[label][name]["flops_per_s"] / peak
-    results["bf16"] = bf16_difference(model, work / "shared.jsonl", work, args)
-    if not args.skip_smollm2:
+    if "bf16" in cases and "shared" in cases:
+        results["bf16"] = bf16_difference(model, work / "shared.jsonl", work, args)
+    if "smollm2" in cases and not args.skip_smollm2:
         results["smollm2"] = smollm2(work, args)
     print(json.dumps(results, indent=2))
 

@@ -22,6 +22,12 @@ from spot.toy import tasks
 from spot.train.schedule import lr_factor
 
 
+HELD_OUT = {"arith": 500, "ood": 500, "prior": 300}
+"""Evaluation questions (seed 9999) never drawn for pretraining. Prior tasks have small
+prompt spaces (100 numbers to write in words), so fewer are held out: evaluating the prior
+family on more than 300 questions includes prompts the base model was trained on."""
+
+
 @dataclass
 class PretrainConfig:
     out: Path = Path("runs/toy-base")
@@ -44,6 +50,8 @@ class PretrainConfig:
     """Held-out questions per family at each evaluation."""
     stop_at_arith: float = 0.3
     """Stop at the first evaluation with arithmetic accuracy >= this and prior >= 0.9 (0: never)."""
+    init: Path | None = None
+    """Continue from this toy model directory instead of a random initialisation."""
     hidden_size: int = 128
     """Model width."""
     layers: int = 4
@@ -67,15 +75,21 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
     torch.manual_seed(cfg.seed)
     tokenizer = build_tokenizer()
-    size = ToySize(hidden_size=cfg.hidden_size, layers=cfg.layers)
-    model = build_model(tokenizer, size, seed=cfg.seed)
+    if cfg.init is not None:  # a later stage (e.g. a short instruction stage) of a recipe
+        from spot.toy.model import load
+
+        model, tokenizer = load(cfg.init)
+    else:
+        model = build_model(tokenizer, ToySize(cfg.hidden_size, cfg.layers), seed=cfg.seed)
     head.install(model)  # completion-only logits, as in training
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total=cfg.steps, warmup=cfg.warmup, floor=0.1)
     )
     # every evaluation prompt is held out: the scores measure skills, not recall
-    held_out = {q.prompt for fam in tasks.FAMILIES for q in tasks.generate(fam, 500, EVAL_SEED)}
+    held_out = {
+        q.prompt for fam, n in HELD_OUT.items() for q in tasks.generate(fam, n, EVAL_SEED)
+    }
     rng = random.Random(f"pretrain:{cfg.seed}")
     cfg.out.mkdir(parents=True, exist_ok=True)
     log = open(cfg.out / "pretrain_log.jsonl", "w")
