@@ -215,3 +215,47 @@ def test_rule_and_human_oracles(tmp_path):
     assert corrected[0]["chosen"] == right and rejected[0]["reason"].startswith(
         "wrong final answer"
     )
+
+
+def test_rule_oracle_writes_direct_answers(tmp_path):
+    from spot.toy import oracle
+
+    items = wrong_samples(4, seed=5)
+    write_records(tmp_path / "errors.jsonl", items)
+    cfg = RectifyConfig(
+        errors=tmp_path / "errors.jsonl", out=tmp_path / "direct", oracle="rule", style="direct"
+    )
+    assert rectify(cfg)["accepted"] == 4
+    pairs = read_records(tmp_path / "direct" / "corrected.jsonl", Pair)
+    assert [p.chosen for p in pairs] == [oracle.direct(s.prompt) for s in items]
+    assert [p.rejected for p in pairs] == [s.response for s in items]
+    assert all(p.provenance["style"] == "direct" for p in pairs)
+    # the direct prompt shows the question only; a person can only edit (surgical)
+    template = prompts.load_template(None, True, "direct")
+    filled = prompts.fill(template, "Q?", "WRONG ANSWER", "42")
+    assert "Q?" in filled and "WRONG ANSWER" not in filled and "42" not in filled
+    with pytest.raises(ValueError, match="--style direct"):
+        RectifyConfig(errors=tmp_path / "errors.jsonl", oracle="human", style="direct").check()
+
+
+def test_rule_oracle_gives_gsm8k_worked_solutions_as_direct_answers(tmp_path):
+    from spot.benchmarks.math import load_math
+    from spot.records.schema import Sample
+
+    wrong = "So 5. Therefore, the final answer is: $\\boxed{5}$."
+    items = [
+        Sample(question_id=q.id, sample_index=0, prompt=q.prompt, answer=q.answer,
+               source=q.source, response=wrong, extracted="5", correct=False)
+        for q in load_math("gsm8k", limit=2)
+    ]  # fmt: skip
+    write_records(tmp_path / "errors.jsonl", items)
+    errors = tmp_path / "errors.jsonl"
+    direct = rectify(
+        RectifyConfig(errors=errors, out=tmp_path / "d", oracle="rule", style="direct")
+    )
+    assert direct["accepted"] == 2
+    first = read_records(tmp_path / "d" / "corrected.jsonl", Pair)[0]
+    assert first.chosen.startswith("Janet sells 16 - 3 - 4 = 9 duck eggs a day.")
+    assert "<<" not in first.chosen and first.chosen.endswith("$\\boxed{18}$.")
+    surgical = rectify(RectifyConfig(errors=errors, out=tmp_path / "s", oracle="rule"))
+    assert surgical["rejected_by_reason"] == {"unsupported source": 2}  # no rule edits prose

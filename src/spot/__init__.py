@@ -13,7 +13,7 @@ and what every stage uses; then one package per stage; then what chains them.
 * ``train``: stage 4, the objectives against a frozen reference (eqs. 2-10).
 * ``eval``: evaluation (Section 5).
 * ``serve``: an OpenAI-compatible server for local models.
-* ``pipeline``: the stages chained (the toy demo).
+* ``pipeline``: the stages chained from one YAML file (``spot run``, ``spot demo``).
 * ``toy``: the embedded toy world and its shipped model.
 """
 

@@ -7,8 +7,9 @@ spot elicit --model toy --data data/arith.jsonl --out runs/elicit
 spot rectify --errors runs/elicit/errors.jsonl --out runs/rectify --oracle rule
 spot filter --pairs runs/rectify/corrected.jsonl --out runs/pairs.jsonl --gamma 0.6
 spot serve --model toy --port 8000
+spot run toy-demo --only spot-bco,sft+
+spot demo --quick
 spot report runs/demo
-spot demo
 """
 
 from __future__ import annotations
@@ -77,11 +78,20 @@ def toy_pretrain(cfg) -> None:
     console.print(f"saved to {cfg.out}: {report}")
 
 
-def demo(cfg) -> None:
-    """Run SPoT end to end on the toy world: elicit, rectify, filter, train, evaluate."""
-    from spot.pipeline.demo import run_demo
+def run_pipeline(cfg) -> None:
+    """Run a pipeline file end to end: elicit, rectify, filter, train, evaluate, compare.
 
-    run_demo(cfg, Console())
+    Each stage is skipped when its output is complete; a rerun resumes."""
+    from spot.pipeline.demo import run
+
+    run(cfg, Console())
+
+
+def demo(cfg) -> None:
+    """SPoT and six baselines end to end on the toy world: `spot run` with a shipped file."""
+    from spot.pipeline.demo import demo as run
+
+    run(cfg, Console())
 
 
 @dataclass
@@ -186,16 +196,10 @@ def connect4_generate(cfg) -> None:
 
 def train(cfg) -> None:
     """Train against a frozen reference: SPoT-BCO/BCE, DPO, Reward-SFT, SFT, DFT (stage 4)."""
+    from spot.pipeline.training import periodic_eval
     from spot.train.loop import train as run
 
-    eval_fn = None
-    if cfg.eval_suites:
-        from spot.eval.inline import evaluate_model
-
-        def eval_fn(model, tokenizer, step):
-            return evaluate_model(model, tokenizer, cfg.eval_suites, n=cfg.eval_n)
-
-    last = run(cfg, eval_fn)
+    last = run(cfg, periodic_eval(cfg))
     console.print(
         f"train done: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}; "
         f"model in {cfg.out / 'final'}"
@@ -214,7 +218,7 @@ def _register() -> None:
     from spot.eval.config import CompareConfig, EvalConfig
     from spot.eval.connect4 import Connect4GenerateConfig
     from spot.filter.config import FilterConfig
-    from spot.pipeline.demo import DemoConfig
+    from spot.pipeline.demo import DemoConfig, RunConfig
     from spot.rectify.config import RectifyConfig
     from spot.report.config import ReportConfig
     from spot.serve.config import ServeConfig
@@ -225,6 +229,7 @@ def _register() -> None:
     config.command(toy_app, "pretrain", PretrainConfig, toy_pretrain)
     config.command(toy_app, "eval", ToyEvalConfig, toy_eval)
     config.command(app, "import", ImportConfig, import_records)
+    config.command(app, "run", RunConfig, run_pipeline)
     config.command(app, "demo", DemoConfig, demo)
     config.command(app, "elicit", ElicitConfig, elicit)
     config.command(app, "rectify", RectifyConfig, rectify)

@@ -68,13 +68,20 @@ def load_yaml(cls: type, path: Path) -> dict[str, Any]:
         raise OptionError(f"{path}: {e}") from None
     if not isinstance(data, dict):
         raise OptionError(f"{path}: expected a mapping of option names to values")
+    return field_values(cls, data, str(path))
+
+
+def field_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` checked against the fields of ``cls`` and coerced to their types; an unknown
+    key or a bad value is an :class:`OptionError` that starts with ``where`` (a file, or a
+    file and a place in it: ``demo.yaml: train.runs[2]``)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    data = {k.replace("-", "_"): v for k, v in data.items()}
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise OptionError(f"{path}: unknown option '{unknown[0]}' for {cls.__name__}")
+        raise OptionError(f"{where}: unknown option '{unknown[0]}' for {cls.__name__}")
     hints = typing.get_type_hints(cls)
-    return {k: _coerce(v, hints[k], f"{path}: option '{k}'") for k, v in data.items()}
+    return {k: _coerce(v, hints[k], f"{where}: option '{k}'") for k, v in data.items()}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -14,6 +14,7 @@ simple-evals via lighteval). Sources are ``math/NAME``, judged by math-verify.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,38 @@ def load_math(
         if limit and len(questions) >= limit:
             break
     return questions
+
+
+def shipped_rows(name: str) -> list[tuple[Question, dict]]:
+    """Every valid question of a shipped set with its raw row, the row carrying its id (so a
+    file of some of these rows, ``--data NAME=FILE``, gives the same question ids)."""
+    spec = MATH_SETS[name]
+    out = []
+    for where, line, row in rows(str(DATA / spec.file)):
+        try:
+            q = _question(name, spec, where, line, row)
+        except RecordError:
+            continue
+        if not any(row.get(f) not in (None, "") for f in spec.id_fields):
+            row = {**row, "id": line}
+        out.append((q, row))
+    return out
+
+
+def reference_solution(question_id: str) -> str | None:
+    """GSM8K's own worked solution of a shipped question (written by people), ending in the
+    paper's final-answer line; None for a question it does not have. Calculator notes
+    (``<<16-3-4=9>>``) are removed, as GSM8K's authors intend for reading."""
+    if not question_id.startswith("gsm8k-"):
+        return None
+    if not _REFERENCES:
+        for q, row in shipped_rows("gsm8k"):
+            body = re.sub(r"<<[^>]*>>", "", str(row["answer"]).rsplit("####", 1)[0]).strip()
+            _REFERENCES[q.id] = f"{body}\nTherefore, the final answer is: $\\boxed{{{q.answer}}}$."
+    return _REFERENCES.get(question_id)
+
+
+_REFERENCES: dict[str, str] = {}
 
 
 def _question(name: str, spec: MathSet, where: str, line: int, row: Any) -> Question:

@@ -24,8 +24,13 @@ class RectifyConfig:
     """OpenAI-compatible endpoint (openai oracle, and self with --self-backend openai)."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key; the key is never logged or written."""
+    style: Literal["surgical", "direct"] = "surgical"
+    """What the oracle writes: a minimal edit of the wrong answer (surgical, Appendix F), or a
+    solution of its own from the question alone (direct: the data of the paper's SFT baseline;
+    answers that do not verify are rejected, so they are rejection-sampled)."""
     with_ground_truth: bool = True
-    """Use the Appendix F prompt that shows the ground truth (else the one without)."""
+    """Use the Appendix F prompt that shows the ground truth (else the one without; the direct
+    prompt never shows it)."""
     template: Path | None = None
     """Custom prompt template with {question}, {response}, {ground_truth} placeholders."""
     concurrency: int = 64
@@ -55,6 +60,8 @@ class RectifyConfig:
         checks.input_file("errors", self.errors)
         if self.template is not None:
             checks.input_file("template", self.template)
+        if self.oracle == "human" and self.style == "direct":
+            raise checks.OptionError("--style direct: the human oracle edits answers (surgical)")
         if self.oracle == "openai" and not self.model:
             raise checks.OptionError("--model: name the oracle model (e.g. gemini-2.5-pro)")
         if self.oracle == "self" and self.self_backend == "hf" and self.model:

@@ -57,11 +57,29 @@ WITH_GROUND_TRUTH = (
 )
 
 
-def load_template(path: Path | None, with_ground_truth: bool) -> str:
+DIRECT = (
+    "Solve the following problem. Reason step by step. "
+    "**IMPORTANT OUTPUT FORMAT:** "
+    f'1. First output "{START}" followed by your solution '
+    "2. End the solution with the final answer in the format: "
+    "'Therefore, the final answer is: $\\boxed{ANSWER}$.' "
+    f'3. Then output "{END}" at the end of the solution'
+    "\n\n**Question:**\n{question}"
+)
+"""The direct-answer prompt (``--style direct``): the oracle solves the question from scratch,
+as for the paper's SFT baseline ("rejection-sampled responses from Gemini 2.5 Pro's direct
+answer", Section 5.2); the paper does not print that prompt. It asks for the same markers
+and final line as Appendix F, so the same judge reads the answer."""
+
+
+def load_template(path: Path | None, with_ground_truth: bool, style: str = "surgical") -> str:
+    if path is None and style == "direct":
+        return DIRECT
     if path is None:
         return WITH_GROUND_TRUTH if with_ground_truth else WITHOUT_GROUND_TRUTH
     text = Path(path).read_text(encoding="utf-8")
-    missing = [p for p in ("{question}", "{response}") if p not in text]
+    needed = ("{question}",) if style == "direct" else ("{question}", "{response}")
+    missing = [p for p in needed if p not in text]
     if missing:
         raise ValueError(f"{path}: template lacks the placeholder {missing[0]}")
     return text

@@ -96,7 +96,7 @@ def _rectify(cfg: RectifyConfig, items: list[Sample], skips: Skips, console) -> 
         f"rectify: {len(items)} items, {len(items) - len(todo)} already finished, "
         f"{len(todo)} to go ({cfg.oracle} oracle; {len(again)} reopened)"
     )
-    template = prompts.load_template(cfg.template, cfg.with_ground_truth)
+    template = prompts.load_template(cfg.template, cfg.with_ground_truth, cfg.style)
     start = time.monotonic()
     counts, causes = asyncio.run(_run(cfg, todo, template, oracle, corrected_path, rejected_path))
     order = {s.id: i for i, s in enumerate(items)}
@@ -109,8 +109,13 @@ def _rectify(cfg: RectifyConfig, items: list[Sample], skips: Skips, console) -> 
 
 
 def _provenance(cfg: RectifyConfig) -> dict:
-    """Who made y+: the oracle, and its model where it has one."""
-    return {"oracle": cfg.oracle, **({"model": cfg.model} if cfg.model else {})}
+    """Who made y+: the oracle, its model where it has one, and ``style: direct`` for a
+    solution from scratch rather than an edit."""
+    return {
+        "oracle": cfg.oracle,
+        **({"model": cfg.model} if cfg.model else {}),
+        **({"style": cfg.style} if cfg.style != "surgical" else {}),
+    }
 
 
 async def _run(

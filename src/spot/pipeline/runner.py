@@ -1,0 +1,224 @@
+"""``spot run PIPELINE.yaml``: every stage in order, each skipped when its output is complete.
+
+    spot run toy-demo                      # the shipped toy demo (= spot demo)
+    spot run my-pipeline.yaml --only 'spot-bco*,sft+'
+
+A step is complete when its stamp (``OUT/.stamps/KEY.json``, written when it finished)
+records the settings and the input digests it has now, and its outputs exist: then it is
+skipped, and says what it had produced. Otherwise it runs, and what it meets is decided as
+``spot`` decides everywhere: questions, filter, compare and report (cheap and exact) are
+made again; elicit, rectify and eval resume their run directory, extending it where only
+what may change did (more questions, more suites) and refusing a changed setting, which
+they name; training resumes from its checkpoints and refuses changed settings or changed
+pairs; an evaluation whose model was trained again since is refused. Nothing finished is
+ever overwritten: to redo a stage with new settings, delete its directory (and what
+follows it) or choose another ``out``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from spot.pipeline import finish
+from spot.pipeline.config import Pipeline
+from spot.pipeline.stages import Step, jsonable, plan
+from spot.records.rundir import FileLock, Incomplete, RunDirError
+
+
+class PipelineError(ValueError):
+    """A stage refused its inputs or settings, or its process failed (one line, named)."""
+
+
+@dataclass
+class Done:
+    """What happened to one step: ``ran``, ``skipped``, ``pending`` (dry run), ``failed``."""
+
+    key: str
+    stage: str
+    label: str
+    status: str
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time of this process and its children (a fairer measure on a shared machine)."""
+    summary: str = ""
+
+
+def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: bool = False):
+    """Run (or, with ``dry_run``, show) every step; returns the list of :class:`Done`."""
+    steps = [*plan(pipe, only), finish.compare_step(pipe), finish.report_step(pipe)]
+    for step in steps:  # every option is checked before any work starts
+        step.check()
+    pipe.out.mkdir(parents=True, exist_ok=True)
+    done: list[Done] = []
+    started = time.monotonic()
+    with FileLock(pipe.out / "pipeline.json"):
+        try:
+            for i, step in enumerate(steps, 1):
+                if step.key == "report" and not dry_run:  # the report reads the record
+                    finish.write_record(pipe, done, time.monotonic() - started)
+                done.append(execute(step, f"{i}/{len(steps)}", pipe, console, dry_run))
+        finally:
+            if not dry_run:
+                finish.write_record(pipe, done, time.monotonic() - started)
+                if any(d.key == "compare" and d.status == "skipped" for d in done):
+                    finish.print_table(pipe, console)
+                print_summary(console, done, time.monotonic() - started, pipe.out)
+    return done
+
+
+def stamp_path(pipe: Pipeline, key: str) -> Path:
+    return pipe.out / ".stamps" / f"{key}.json"
+
+
+def read_stamp(path: Path) -> dict | None:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def complete(step: Step, stamp: dict | None) -> bool:
+    return (
+        stamp is not None
+        and stamp.get("settings") == step.settings
+        and all(p.exists() for p in step.outputs)
+        and stamp.get("inputs") == step.inputs()
+    )
+
+
+def execute(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool) -> Done:
+    path = stamp_path(pipe, step.key)
+    stamp = read_stamp(path)
+    finished = complete(step, stamp)
+    if dry_run:
+        state = "complete" if finished else "to run" + (" (after a change)" if stamp else "")
+        console.print(f"{number} {step.label}: {state}", highlight=False)
+        return Done(step.key, step.stage, step.label, "skipped" if finished else "pending")
+    console.rule(f"[bold]{number} {step.label}", align="left")
+    if finished:
+        summary = _describe(step)
+        console.print(f"[dim]skipped: complete[/] ({summary})", highlight=False)
+        return Done(step.key, step.stage, step.label, "skipped", summary=summary)
+    _guard(step, stamp)
+    started, cpu = time.monotonic(), cpu_seconds()
+    _attempt(step, pipe, console)
+    seconds, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    summary = _describe(step)
+    record = {
+        **{"stage": step.stage, "label": step.label, "settings": step.settings},
+        **{"inputs": step.inputs(), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3)},
+        **{"summary": summary, "finished": time.time()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)  # the stamp is written last: a killed step is not complete
+    console.print(f"[green]done[/] in {seconds:.1f} s: {summary}", highlight=False)
+    return Done(step.key, step.stage, step.label, "ran", seconds, cpu, summary)
+
+
+def _attempt(step: Step, pipe: Pipeline, console: Console) -> None:
+    """Run the step; a stage's refusal or a bad input becomes one line naming the step."""
+    try:
+        _run(step, pipe, console, write_config(pipe, step))
+        step.after()
+    except PipelineError:
+        raise
+    except ValueError as e:
+        changed = isinstance(e, RunDirError) or " was run with " in str(e)
+        hint = " (spot run: put the setting back, or delete that directory and what follows"
+        hint += " it to redo the stage)"
+        raise PipelineError(f"{step.label}: {e}{hint if changed else ''}") from None
+
+
+def cpu_seconds() -> float:
+    import resource
+
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _describe(step: Step) -> str:
+    try:
+        return step.describe()
+    except (OSError, ValueError, KeyError, TypeError):
+        return "(no summary)"
+
+
+def _guard(step: Step, stamp: dict | None) -> None:
+    """An evaluation may not mix samples of two versions of a model."""
+    if step.stage != "eval" or stamp is None:
+        return
+    before, now = stamp.get("inputs", {}), step.inputs()
+    if before.get("model") != now.get("model") or before != now:
+        out = step.config.out
+        raise PipelineError(
+            f"{step.label}: {out} holds scores of an earlier {step.config.model} or of other "
+            f"questions; delete {out} to score it again"
+        )
+
+
+def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None) -> None:
+    """In this process, or (``isolate``, or training with a launcher) in its own."""
+    launcher = pipe.launcher if step.stage == "train" else ""
+    if config is None or not (pipe.isolate or launcher):
+        step.run(console)
+        return
+    from spot.config import PRESETS
+
+    prefix = (
+        shlex.split(launcher.replace("{spot_configs}", str(PRESETS)))
+        if launcher
+        else [sys.executable]
+    )
+    command = [*prefix, "-m", "spot", *step.command, "--config", str(config)]
+    console.print(f"[dim]$ {shlex.join(command)}[/]", highlight=False)
+    code = subprocess.run(command).returncode
+    if code == 3:  # the stage's "incomplete": it wrote what it could, a rerun goes on
+        raise Incomplete(f"{step.label}: incomplete (see above); rerun to go on")
+    if code != 0:
+        raise PipelineError(f"{step.label}: `{shlex.join(command)}` exited with status {code}")
+
+
+def write_config(pipe: Pipeline, step: Step) -> Path | None:
+    """The stage's settings as ``OUT/configs/KEY.yaml``: ``spot STAGE --config FILE`` runs
+    it by hand, and so does the runner when the stage gets its own process."""
+    if step.config is None or not step.command:
+        return None
+    config = step.config
+    if step.stage == "train":  # what the run does now: continue from its checkpoints or not
+        from spot.pipeline.training import resumable
+
+        config = resumable(config)
+    path = pipe.out / "configs" / f"{step.key}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(jsonable(config), sort_keys=False))
+    return path
+
+
+def print_summary(console: Console, done: list[Done], seconds: float, out: Path) -> None:
+    table = Table(title=f"spot run: {out}", title_justify="left")
+    for column in ("step", "status", "wall s", "cpu s", "result"):
+        table.add_column(column, justify="right" if column.endswith(" s") else "left")
+    for d in done:
+        table.add_row(d.label, d.status, f"{d.seconds:.1f}", f"{d.cpu_seconds:.1f}", d.summary)
+    console.print(table)
+    by_stage: dict[str, float] = {}
+    for d in done:
+        by_stage[d.stage] = by_stage.get(d.stage, 0.0) + d.seconds
+    spent = ", ".join(f"{stage} {s:.0f} s" for stage, s in by_stage.items())
+    console.print(f"wall time {seconds:.1f} s ({spent}); files under {out}")

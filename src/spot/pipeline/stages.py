@@ -1,0 +1,326 @@
+"""The steps of ``spot run``: every stage of a pipeline file as a step with its config.
+
+A step knows its stage's config (paths under OUT filled in), what identifies its inputs
+(content digests of the files it reads, read when its turn comes), the files that mark
+it finished, how to run it in this process, and how to say in one line what it produced
+(read back from its files, so a skipped step says it too). The runner decides whether to
+run it (:mod:`spot.pipeline.runner`). Layout under OUT::
+
+    questions.jsonl          rectify/ORACLE/          train/RUN/final/     compare.md
+    elicit/                  filter/ORACLE.jsonl      eval/base/, eval/RUN/  compare.json
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from spot.elicit.config import ElicitConfig
+from spot.eval.config import EvalConfig
+from spot.filter.config import FilterConfig
+from spot.pipeline import questions
+from spot.pipeline.config import Pipeline, TrainRun
+from spot.records.rundir import Incomplete, file_digest
+from spot.rectify.config import RectifyConfig
+from spot.train.config import TrainConfig
+
+
+@dataclass
+class Step:
+    key: str
+    """Names its stamp (``OUT/.stamps/KEY.json``) and its config (``OUT/configs/KEY.yaml``)."""
+    stage: str
+    label: str
+    settings: dict[str, Any]
+    outputs: list[Path]
+    inputs: Callable[[], dict[str, str]]
+    run: Callable[[Console], None]
+    describe: Callable[[], str]
+    config: Any = None
+    """The stage's config (a dataclass), for the YAML written beside the run."""
+    check: Callable[[], None] = lambda: None
+    """Validates the config before anything runs (inputs that do not exist yet stood in for)."""
+    command: tuple[str, ...] = ()
+    """The ``spot`` subcommand that runs it in its own process (``--config`` follows)."""
+    after: Callable[[], None] = lambda: None
+    """Runs after the stage returned (in this process or another): may stop the pipeline."""
+
+
+def jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def _digests(*paths: Path) -> dict[str, str]:
+    return {str(p): file_digest(p) if p.exists() else "missing" for p in paths}
+
+
+def _stand_in(pipe: Pipeline) -> Path:
+    """An existing file to stand in for an input that an earlier step writes (validation)."""
+    return pipe.path
+
+
+def _scratch() -> Path:
+    return Path(tempfile.gettempdir()) / "spot-run-check" / "pairs.jsonl"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def plan(pipe: Pipeline, only: str = "") -> list[Step]:
+    """Every step, in order; ``only`` (comma-separated names or globs) picks training runs."""
+    runs = select(pipe.runs, only)
+    steps = [] if questions.kind(pipe.questions) == "external" else [questions_step(pipe)]
+    steps.append(elicit_step(pipe))
+    steps += [rectify_step(pipe, name) for name in pipe.rectify]
+    steps += [filter_step(pipe, name) for name in pipe.rectify]
+    steps += [train_step(pipe, run) for run in runs]
+    steps.append(eval_step(pipe, "base", pipe.model))
+    steps += [
+        eval_step(pipe, run.name, str(pipe.out / "train" / run.name / "final")) for run in runs
+    ]
+    return steps
+
+
+def select(runs: list[TrainRun], only: str) -> list[TrainRun]:
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    if not patterns:
+        return runs
+    chosen = [r for r in runs if any(fnmatch(r.name, p) or fnmatch(r.entry, p) for p in patterns)]
+    unmatched = [p for p in patterns if not any(fnmatch(r.name, p) or fnmatch(r.entry, p)
+                                                for r in runs)]  # fmt: skip
+    if unmatched:
+        from spot.checks import OptionError
+
+        names = ", ".join(r.name for r in runs)
+        raise OptionError(f"--only: no run matches {unmatched[0]!r} (runs: {names})")
+    return chosen
+
+
+def questions_step(pipe: Pipeline) -> Step:
+    q = pipe.questions
+    return Step(
+        key="questions",
+        stage="questions",
+        label=f"questions ({q.source})",
+        settings=jsonable(q),
+        outputs=questions.outputs(q, pipe.out),
+        inputs=dict,
+        run=lambda console: console.print(questions.write(q, pipe.out)),
+        describe=lambda: _count_lines(pipe.out / "questions.jsonl", "questions"),
+        check=lambda: questions.check(q, str(pipe.path)),
+    )
+
+
+def _count_lines(path: Path, what: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f"{sum(1 for _ in f)} {what}"
+
+
+def elicit_step(pipe: Pipeline) -> Step:
+    q, out = pipe.questions, pipe.out / "elicit"
+    external = questions.kind(q) == "external"
+    data = q.source if external else str(pipe.out / "questions.jsonl")
+    values = {**pipe.elicit, "model": pipe.model, "data": data, "out": out}
+    if external and q.n:
+        values["limit"] = q.n
+    cfg = ElicitConfig(**values)
+
+    def inputs() -> dict[str, str]:
+        return _digests(Path(data)) if Path(data).exists() else {"data": data}
+
+    def run(console: Console) -> None:
+        from spot.elicit import stage
+
+        stage.elicit(cfg, console)
+
+    def describe() -> str:
+        s = _read_json(out / "summary.json")
+        return (
+            f"{s.get('samples')} samples of {s.get('questions')} questions, accuracy "
+            f"{_pct(s.get('accuracy'))}: {s.get('errors')} errors, {s.get('correct')} correct"
+        )
+
+    stand_in = cfg if external else dataclasses.replace(cfg, data=str(_stand_in(pipe)))
+    return Step(
+        "elicit", "elicit", "elicit", jsonable(cfg),
+        [out / "summary.json", out / "errors.jsonl", out / "correct.jsonl"],
+        inputs, run, describe, cfg, _checker(stand_in, pipe, "elicit"), ("elicit",),
+    )  # fmt: skip
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _checker(cfg: Any, pipe: Pipeline, label: str) -> Callable[[], None]:
+    def check() -> None:
+        from spot.checks import OptionError
+
+        try:
+            cfg.check()
+        except OptionError as e:
+            raise OptionError(f"{pipe.path}: {label}: {e}") from None
+
+    return check
+
+
+def rectify_step(pipe: Pipeline, name: str) -> Step:
+    errors, out = pipe.out / "elicit" / "errors.jsonl", pipe.out / "rectify" / name
+    values = {**pipe.rectify[name], "errors": errors, "out": out}
+    if values.get("oracle", RectifyConfig.oracle) == "self" and not values.get("model"):
+        values["model"] = pipe.model  # the policy is its own oracle (Appendix B)
+    cfg = RectifyConfig(**values)
+
+    def run(console: Console) -> None:
+        from spot.rectify import stage
+
+        stage.rectify(cfg, console)
+
+    def describe() -> str:
+        s = _read_json(out / "summary.json")
+        why = s.get("rejected_by_reason") or {}
+        return (
+            f"{s.get('accepted')} accepted, {s.get('rejected')} rejected"
+            + (f" {why}" if why else "")
+            + (f", {s['pending']} pending" if s.get("pending") else "")
+        )
+
+    label = f"rectify ({name})"
+    return Step(
+        f"rectify-{name}", "rectify", label, jsonable(cfg),
+        [out / "summary.json", out / "corrected.jsonl"],
+        lambda: _digests(errors), run, describe, cfg,
+        _checker(dataclasses.replace(cfg, errors=_stand_in(pipe)), pipe, label), ("rectify",),
+        lambda: waiting(cfg, _read_json(out / "summary.json")),
+    )  # fmt: skip
+
+
+def waiting(cfg: RectifyConfig, summary: dict) -> None:
+    """Items still pending (a person has not edited them yet) end the pipeline here (exit 3):
+    the pairs are not all there, so nothing downstream may run; a rerun goes on."""
+    if summary.get("pending"):
+        where = cfg.out / "human_edits.txt" if cfg.oracle == "human" else cfg.out
+        raise Incomplete(
+            f"rectify: {summary['pending']} answers are pending (edit them in {where}); "
+            "rerun the same spot run command to go on",
+            summary,
+        )
+
+
+def filter_step(pipe: Pipeline, name: str) -> Step:
+    pairs = pipe.out / "rectify" / name / "corrected.jsonl"
+    cfg = FilterConfig(**pipe.filter[name], pairs=pairs, out=pipe.out / "filter" / f"{name}.jsonl")
+
+    def run(console: Console) -> None:
+        from spot.filter import stage
+
+        stage.run_filter(cfg, console)
+
+    def describe() -> str:
+        s = _read_json(cfg.stats_path())
+        ratio = (s.get("change_ratio") or {}).get("p50")
+        median = "n/a" if ratio is None else f"{ratio:.3f}"
+        dropped = {k: v for k, v in (s.get("dropped") or {}).items() if v}
+        return (
+            f"kept {s.get('kept')} of {s.get('input')} pairs (gamma {s.get('gamma')}, "
+            f"median change ratio {median} in {s.get('unit')})"
+            + (f"; dropped {dropped}" if dropped else "")
+        )
+
+    label = f"filter ({name})"
+    stand_in = dataclasses.replace(cfg, pairs=_stand_in(pipe), out=_scratch())
+    return Step(
+        f"filter-{name}", "filter", label, jsonable(cfg), [cfg.out, cfg.stats_path()],
+        lambda: _digests(pairs), run, describe, cfg, _checker(stand_in, pipe, label), ("filter",),
+    )  # fmt: skip
+
+
+def train_data(pipe: Pipeline, run: TrainRun) -> Path:
+    if run.pairs is not None:
+        return pipe.out / "filter" / f"{run.pairs}.jsonl"
+    return pipe.out / "elicit" / "correct.jsonl" if run.data == "correct" else Path(run.data)
+
+
+def train_step(pipe: Pipeline, run: TrainRun) -> Step:
+    from spot.pipeline import training
+
+    out, data = pipe.out / "train" / run.name, train_data(pipe, run)
+    values = {"ref_cache": pipe.out / "ref-cache", **run.settings}
+    cfg = TrainConfig(**values, model=pipe.model, data=data, out=out)
+    label = f"train ({run.name})"
+    stand_in = dataclasses.replace(cfg, data=_stand_in(pipe))
+    return Step(
+        f"train-{run.name}", "train", label,
+        {k: v for k, v in jsonable(cfg).items() if k != "resume"},
+        [out / "final" / "config.json", out / "final" / "spot_train.json"],
+        lambda: _digests(data), lambda console: training.run(cfg, console),
+        lambda: training.describe(out), cfg, _checker(stand_in, pipe, label), ("train",),
+    )  # fmt: skip
+
+
+def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
+    out = pipe.out / "eval" / name
+    values = {**pipe.eval, "model": model, "out": out}
+    user = EvalConfig(**{**values, "model": pipe.model})  # validated before the model exists
+    cfg = EvalConfig(**{**values, "data": heldout_data(pipe, values.get("data", ""))})
+
+    def inputs() -> dict[str, str]:
+        found = {"model": model_identity(Path(model)) if name != "base" else model}
+        heldout = pipe.out / "questions-heldout.jsonl"
+        return found | (_digests(heldout) if str(heldout) in cfg.data else {})
+
+    def run(console: Console) -> None:
+        from spot.eval import stage
+
+        stage.evaluate(cfg, console)
+
+    def describe() -> str:
+        suites = _read_json(out / "scores.json").get("suites", {})
+        return ", ".join(f"{n} {_pct(s.get('score'))}" for n, s in suites.items())
+
+    label = f"eval ({name})"
+    return Step(
+        f"eval-{name}", "eval", label, jsonable(cfg), [out / "scores.json"], inputs, run,
+        describe, cfg, _checker(user, pipe, label), ("eval",),
+    )  # fmt: skip
+
+
+def heldout_data(pipe: Pipeline, data: str) -> str:
+    """Score a shipped set the pipeline trains on with its held-out questions only."""
+    from spot.eval.suites import expand
+
+    source = pipe.questions.source
+    suites = expand(pipe.eval.get("suite", EvalConfig.suite))
+    if questions.kind(pipe.questions) != "shipped" or source not in suites or not pipe.questions.n:
+        return data
+    if f"{source}=" in data:
+        return data  # the file names the set's data itself
+    entry = f"{source}={pipe.out / 'questions-heldout.jsonl'}"
+    return f"{data},{entry}" if data else entry
+
+
+def model_identity(model_dir: Path) -> str:
+    """Size and modification time of every file of a trained model: changes when it is
+    saved again (no hashing of gigabytes of weights)."""
+    if not model_dir.is_dir():
+        return "missing"
+    files = sorted(p for p in model_dir.iterdir() if p.is_file())
+    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)

@@ -1,0 +1,68 @@
+"""One training run of a pipeline: resumed when it has checkpoints, watched by periodic eval.
+
+``spot train`` refuses a fresh run into a directory with checkpoints, and a resumed run
+with other settings (the data's content among them). The pipeline resumes whenever
+checkpoints exist, so a killed run continues where it stopped and a run whose settings or
+pairs changed is refused with the setting named, never overwritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from spot.train.config import TrainConfig
+
+
+def periodic_eval(cfg: TrainConfig):
+    """``eval_fn(model, tokenizer, step)`` for ``--eval-suites`` (None without them): the
+    headline score of each suite on the model in training (k = 1, ``--eval-n`` questions)."""
+    if not cfg.eval_suites:
+        return None
+    from spot.eval.inline import evaluate_model
+    from spot.models.chat import ChatOptions
+
+    chat = ChatOptions.parse(cfg.raw_prompt, cfg.template_args)
+
+    def eval_fn(model, tokenizer, step):
+        return evaluate_model(model, tokenizer, cfg.eval_suites, n=cfg.eval_n, chat=chat)
+
+    return eval_fn
+
+
+def has_checkpoints(out: Path) -> bool:
+    root = out / "checkpoints"
+    return root.is_dir() and any(d.name[5:].isdigit() for d in root.glob("step-*"))
+
+
+def resumable(cfg: TrainConfig) -> TrainConfig:
+    return dataclasses.replace(cfg, resume=has_checkpoints(cfg.out))
+
+
+def run(cfg: TrainConfig, console: Console) -> None:
+    from spot.train import loop
+
+    cfg = resumable(cfg)
+    if cfg.resume:
+        console.print(f"train: resuming from the checkpoints in {cfg.out / 'checkpoints'}")
+    loop.train(cfg, periodic_eval(cfg))
+
+
+def describe(out: Path) -> str:
+    """The last step's loss and the last periodic evaluation, from ``metrics.jsonl``."""
+    last, evals = {}, {}
+    path = out / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        last = row if "loss" in row else last
+        evals |= {k: v for k, v in row.items() if k.startswith("eval/")}
+    text = f"{last.get('step', '?')} steps, final loss {last.get('loss', float('nan')):.4f}"
+    if evals:
+        text += "; last periodic eval " + ", ".join(f"{k[5:]} {v:.3f}" for k, v in evals.items())
+    return text

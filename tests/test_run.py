@@ -1,0 +1,251 @@
+"""`spot run` and `spot demo`: the stages chained from one file, each skipped when complete."""
+
+import dataclasses
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.console import Console
+from typer.testing import CliRunner
+
+from spot.checks import OptionError
+from spot.cli import app
+from spot.config import PRESETS, load_yaml
+from spot.pipeline import runner as pipeline_runner
+from spot.pipeline.config import load_pipeline, lr_text
+from spot.pipeline.stages import plan
+
+cli = CliRunner()
+PIPELINES = sorted((PRESETS / "pipeline").glob("*.yaml"))
+DEMO_RUNS = ["sft", "rft", "sft+", "dpo", "reward-sft", "spot-bce", "spot-bco"]
+STAGE_FUNCTIONS = (
+    "spot.pipeline.questions.write",
+    "spot.elicit.stage.elicit",
+    "spot.rectify.stage.rectify",
+    "spot.filter.stage.run_filter",
+    "spot.train.loop.train",
+    "spot.eval.stage.evaluate",
+    "spot.eval.compare.build_table",
+)
+
+
+def files(out: Path) -> dict[Path, int]:
+    """Every file under ``out`` and its modification time (the run record aside)."""
+    skip = {"pipeline.json", ".pipeline.json.lock"}
+    return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name not in skip}
+
+
+def test_demo_quick_end_to_end_then_a_rerun_does_no_work(tmp_path, monkeypatch):
+    out = tmp_path / "demo"
+    first = cli.invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    record = json.loads((out / "pipeline.json").read_text())
+    assert [r["name"] for r in record["runs"]] == DEMO_RUNS
+    data = {r["name"]: r["data"] for r in record["runs"]}
+    assert data["sft"] == "filter/direct.jsonl" and data["rft"] == "elicit/correct.jsonl"
+    assert {data[n] for n in DEMO_RUNS[2:]} == {"filter/surgical.jsonl"}
+    for run in record["runs"]:
+        assert (out / run["model"] / "config.json").exists()
+        scores = json.loads((out / run["eval"] / "scores.json").read_text())
+        assert scores["model"] == str(out / run["model"])
+        assert set(scores["suites"]) == {"toy-arith", "toy-ood", "toy-prior"}
+        metrics = [json.loads(x) for x in (out / run["train"] / "metrics.jsonl").open()]
+        assert any("eval/toy-prior" in m for m in metrics)  # forgetting, watched in training
+    assert len(list((out / "ref-cache").glob("*.pt"))) == 1  # one reference pass for all four
+    table = json.loads((out / "compare.json").read_text())
+    assert [r["name"] for r in table["rows"]] == ["base", *DEMO_RUNS]
+    assert "spot-bco" in (out / "compare.md").read_text()
+    assert [s["status"] for s in record["steps"]] == ["ran"] * 23
+
+    before = files(out)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage ran again")
+
+    for target in STAGE_FUNCTIONS:
+        monkeypatch.setattr(target, refuse)
+    started = time.monotonic()
+    again = cli.invoke(app, ["demo", "--quick", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert time.monotonic() - started < 20
+    assert again.output.count("skipped: complete") == 23
+    assert files(out) == before
+    steps = json.loads((out / "pipeline.json").read_text())["steps"]
+    assert {s["status"] for s in steps} == {"skipped"}
+
+
+SMALL = """
+out: {out}
+model: toy
+questions: {{source: "toy:arith", n: 24, seed: 3}}
+elicit: {{max_new_tokens: 128, temperature: 1.0}}
+rectify: {{surgical: {{oracle: rule}}}}
+filter: {{gamma: {gamma}}}
+train:
+  defaults: {{config: toy-spot, max_steps: 1, batch_size: 8, micro_batch_size: 8}}
+  runs:
+    - {{name: bco, objective: bco, pairs: surgical, seed: [0, 1]}}
+eval: {{suite: "toy-arith,toy-prior", toy_n: 4}}
+"""
+
+
+def write_small(path: Path, out: Path, gamma: float = 0.6) -> Path:
+    path.write_text(SMALL.format(out=out, gamma=gamma))
+    return path
+
+
+def test_only_sweeps_changed_settings_isolation_and_report(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    pipe_file = write_small(tmp_path / "small.yaml", out)
+    result = cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"])
+    assert result.exit_code == 0, result.output
+    assert (out / "train" / "bco-s0" / "final").is_dir() and not (out / "train" / "bco-s1").exists()
+    rows = [r["name"] for r in json.loads((out / "compare.json").read_text())["rows"]]
+    assert rows == ["base", "bco-s0"]
+
+    # the rest of the sweep: the finished run is skipped, the table grows
+    rendered = []
+    report = types.ModuleType("spot.report")
+    report.render_run = lambda out_dir: rendered.append(out_dir) or out_dir / "report.html"
+    monkeypatch.setitem(sys.modules, "spot.report", report)
+    result = cli.invoke(app, ["run", str(pipe_file)])
+    assert result.exit_code == 0, result.output
+    steps = {
+        s["key"]: s["status"] for s in json.loads((out / "pipeline.json").read_text())["steps"]
+    }
+    assert steps["train-bco-s0"] == "skipped" and steps["train-bco-s1"] == "ran"
+    rows = [r["name"] for r in json.loads((out / "compare.json").read_text())["rows"]]
+    assert rows == ["base", "bco-s0", "bco-s1"] and rendered == [out]
+
+    # a stage of its own process: the config it was given reruns it by hand
+    pipe = dataclasses.replace(load_pipeline(pipe_file), isolate=True)
+    step = next(s for s in plan(pipe) if s.key == "filter-surgical")
+    (out / ".stamps" / "filter-surgical.json").unlink()
+    done = pipeline_runner.execute(step, "1/1", pipe, Console(), dry_run=False)
+    assert done.status == "ran" and (out / "configs" / "filter-surgical.yaml").exists()
+
+    # a changed setting is never silently reused: the cheap filter is redone, and training on
+    # pairs that changed is refused, naming what changed
+    write_small(pipe_file, out, gamma=0.05)
+    result = cli.invoke(app, ["run", str(pipe_file)])
+    assert result.exit_code != 0 and "train (bco-s0)" in str(result.exception)
+    assert "data_sha256" in str(result.exception)
+    write_small(pipe_file, out)
+    assert cli.invoke(app, ["run", str(pipe_file)]).exit_code == 0  # back as it was: complete
+    text = pipe_file.read_text().replace("temperature: 1.0", "temperature: 0.5")
+    pipe_file.write_text(text)
+    result = cli.invoke(app, ["run", str(pipe_file)])
+    assert "elicit" in str(result.exception) and "temperature" in str(result.exception)
+
+    # an evaluation never mixes two versions of a model
+    write_small(pipe_file, out)
+    (out / "train" / "bco-s1" / "final" / "config.json").touch()
+    result = cli.invoke(app, ["run", str(pipe_file)])
+    assert "eval (bco-s1)" in str(result.exception) and "earlier" in str(result.exception)
+
+
+@pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])
+def test_every_shipped_pipeline_parses_and_validates(path, tmp_path):
+    pipe = load_pipeline(path, tmp_path / "out")
+    steps = plan(pipe)
+    for step in steps:
+        step.check()
+    for step in steps:  # the config a stage gets in its own process reads back the same
+        if step.config is not None:
+            written = pipeline_runner.write_config(pipe, step)
+            assert type(step.config)(**load_yaml(type(step.config), written)) == step.config
+
+
+def test_the_demo_presets_are_the_demo():
+    demo = load_pipeline("toy-demo")
+    quick = load_pipeline("toy-demo-quick")
+    assert [r.name for r in demo.runs] == [r.name for r in quick.runs] == DEMO_RUNS
+    lrs = {r.name: r.settings["lr"] for r in demo.runs}
+    assert min(lrs[n] for n in ("sft", "rft", "sft+")) > max(
+        lrs[n] for n in DEMO_RUNS[3:]
+    )  # the SFT family at a higher rate, as in the paper
+    assert quick.questions.n < demo.questions.n and quick.runs[0].settings["epochs"] == 1
+    assert quick.runs[0].settings["eval_suites"] == "toy-prior"  # inherited, not replaced
+    paper = load_pipeline("paper-qwen3-8b")
+    assert paper.rectify["surgical"]["api_key_env"] == "GEMINI_API_KEY"
+    assert {r.name: r.settings["lr"] for r in paper.runs}["spot-bco"] == 1e-6
+    assert {r.name: r.settings["lr"] for r in paper.runs}["sft"] == 5e-6
+
+
+def pipeline_text(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "p.yaml"
+    base = {
+        "model": "toy",
+        "questions": {"source": "toy:arith", "n": 8},
+        "rectify": {"surgical": {"oracle": "rule"}},
+        "train": {"runs": [{"name": "bco", "objective": "bco", "pairs": "surgical"}]},
+    }
+    base.update(yaml.safe_load(text) or {})
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def test_sweeps_expand_into_named_runs(tmp_path):
+    path = pipeline_text(
+        tmp_path,
+        "train: {runs: [{name: bco, objective: bco, pairs: surgical, lr: [1e-4, 3e-4], "
+        "seed: [1, 2]}, {name: rft, objective: sft, data: correct, lr: 2.5e-5}]}",
+    )
+    pipe = load_pipeline(path)
+    assert [r.name for r in pipe.runs] == [
+        *("bco-lr1e-4-s1", "bco-lr1e-4-s2", "bco-lr3e-4-s1", "bco-lr3e-4-s2", "rft"),
+    ]
+    assert pipe.runs[2].settings["lr"] == 3e-4 and pipe.runs[2].settings["seed"] == 1
+    assert lr_text(1.5e-5) == "1.5e-5" and lr_text(1e-6) == "1e-6"
+    steps = [s.key for s in plan(pipe, only="bco-lr3e-4*,rft")]
+    assert "train-bco-lr3e-4-s1" in steps and "train-bco-lr1e-4-s1" not in steps
+    assert [s.key for s in plan(pipe, only="bco") if s.stage == "train"][0] == "train-bco-lr1e-4-s1"
+    with pytest.raises(OptionError, match="no run matches 'nope'"):
+        plan(pipe, only="nope")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("train: {runs: [{name: x, objective: bco, pairs: surgical, lrr: 1}]}",
+         "train.runs[0] (x): unknown option 'lrr' for TrainConfig"),
+        ("elicit: {out: somewhere}", "elicit: 'out' is set by the pipeline"),
+        ("train: {runs: [{name: x, objective: dpo, data: correct}]}", "dpo trains on pairs"),
+        ("train: {runs: [{name: x, objective: sft, pairs: nope}]}", "no oracle 'nope'"),
+        ("train: {runs: [{name: x, objective: sft, data: correct, epochs: [1, 2]}]}",
+         "only lr and seed may be lists"),
+        ("train: {runs: [{name: base, objective: sft, data: correct}]}", "'base' is taken"),
+        ("filter: {gamma: high}", "filter: option 'gamma': expected a number"),
+        ("eval: {suite: nope}", "eval (base): --suite: unknown suite 'nope'"),
+        ("questions: {source: 'toy:nope', n: 3}", "no toy family 'nope'"),
+        ("colour: red", "unknown key 'colour'"),
+    ],
+)  # fmt: skip
+def test_bad_pipeline_files_name_the_place(tmp_path, text, message):
+    path = pipeline_text(tmp_path, text)
+    with pytest.raises(OptionError) as e:
+        for step in plan(load_pipeline(path, tmp_path / "out")):
+            step.check()
+    assert str(path) in str(e.value) and message in str(e.value)
+
+
+def test_a_shipped_set_is_split_and_scored_on_what_was_not_trained_on(tmp_path):
+    from spot.benchmarks.math import load_math
+    from spot.pipeline import questions
+    from spot.pipeline.config import Questions
+
+    q = Questions(source="gsm8k", n=10, seed=2)
+    questions.write(q, tmp_path)
+    trained = [json.loads(x)["id"] for x in (tmp_path / "questions.jsonl").open()]
+    held = load_math("gsm8k", path=tmp_path / "questions-heldout.jsonl")
+    assert len(trained) == 10 and len(held) == 1319 - 10
+    assert not set(trained) & {h.id for h in held}
+    assert {h.id for h in held} | set(trained) == {x.id for x in load_math("gsm8k")}
+    pipe = load_pipeline("smollm2-gsm8k", tmp_path / "out")
+    evals = [s for s in plan(pipe) if s.stage == "eval"]
+    assert all(f"gsm8k={tmp_path / 'out' / 'questions-heldout.jsonl'}" in s.config.data
+               for s in evals)  # fmt: skip
