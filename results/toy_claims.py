@@ -112,14 +112,15 @@ def table(runs: list[dict], base: dict) -> str:
             pct = k.startswith("d_")
             cells.append(f"{100 * mean:+.1f} ± {100 * spread:.1f}" if pct
                          else f"{mean:+.2f} ± {spread:.2f}")  # fmt: skip
-        lines.append(f"| {obj} | {data} | {opt} | {lr:g} | {len(rows)} | " + " | ".join(cells) + " |")
+        row = f"| {obj} | {data} | {opt} | {lr:g} | {len(rows)} | "
+        lines.append(row + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path)
-    ap.add_argument("--pairs", type=int, default=256, help="surgical pairs to measure the pull-up on")
+    ap.add_argument("--pairs", type=int, default=256, help="surgical pairs for the pull-up")
     args = ap.parse_args()
     base = scores(args.run / "eval" / "base" / "scores.json")
     runs = collect(args.run, args.pairs)

@@ -2,9 +2,7 @@
 
 import dataclasses
 import json
-import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
@@ -108,10 +106,6 @@ def test_only_sweeps_changed_settings_isolation_and_report(tmp_path, monkeypatch
     assert rows == ["base", "bco-s0"]
 
     # the rest of the sweep: the finished run is skipped, the table grows
-    rendered = []
-    report = types.ModuleType("spot.report")
-    report.render_run = lambda out_dir: rendered.append(out_dir) or out_dir / "report.html"
-    monkeypatch.setitem(sys.modules, "spot.report", report)
     result = cli.invoke(app, ["run", str(pipe_file)])
     assert result.exit_code == 0, result.output
     steps = {
@@ -119,7 +113,9 @@ def test_only_sweeps_changed_settings_isolation_and_report(tmp_path, monkeypatch
     }
     assert steps["train-bco-s0"] == "skipped" and steps["train-bco-s1"] == "ran"
     rows = [r["name"] for r in json.loads((out / "compare.json").read_text())["rows"]]
-    assert rows == ["base", "bco-s0", "bco-s1"] and rendered == [out]
+    assert rows == ["base", "bco-s0", "bco-s1"]
+    page = (out / "report.html").read_text()  # the real report, of the whole run
+    assert "bco-s1" in page and "Trade-off" in page
 
     # a stage of its own process: the config it was given reruns it by hand
     pipe = dataclasses.replace(load_pipeline(pipe_file), isolate=True)

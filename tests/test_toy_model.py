@@ -63,7 +63,7 @@ def test_hf_backend_greedy_batch_equals_one_at_a_time(tokenizer):
     assert a == b  # per-request seeds: batching and order do not change samples
 
 
-DOCUMENTED = {"arith": 0.42, "prior": 0.94, "ood": 0.025}
+DOCUMENTED = {"arith": 0.88, "prior": 0.945, "ood": 0.05}
 """docs/toy.md: greedy accuracy of the shipped model on 200 held-out questions per family."""
 
 
@@ -77,5 +77,5 @@ def test_shipped_model_loads_offline_and_reaches_documented_accuracy():
     measured = accuracy(model, tokenizer, n=200, seed=EVAL_SEED)
     for family, expected in DOCUMENTED.items():
         assert abs(measured[family] - expected) <= 0.03, (family, measured)
-    assert 0.3 <= measured["arith"] <= 0.6 and measured["prior"] >= 0.9
+    assert measured["arith"] <= 0.95 and measured["prior"] >= 0.9  # room to gain; a mastered prior
     assert 0 < measured["ood"] < measured["arith"]

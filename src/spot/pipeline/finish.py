@@ -59,18 +59,9 @@ def compare_step(pipe: Pipeline) -> Step:
     return Step("compare", "compare", "compare", {}, [md, js], inputs, run, describe)
 
 
-def report_fn():
-    """The renderer of ``spot report`` (the HTML report of a run directory), if this spot
-    has it."""
-    try:
-        from spot.report import render_run  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return render_run
-
-
 def report_step(pipe: Pipeline) -> Step:
-    available = report_fn() is not None
+    """``spot report OUT``: the HTML page of the whole run (table, curves, frontier, pairs)."""
+    page = pipe.out / "report.html"
 
     def inputs() -> dict[str, str]:
         files = [pipe.out / "compare.json"]
@@ -78,17 +69,15 @@ def report_step(pipe: Pipeline) -> Step:
         return {str(p): file_digest(p) for p in files if p.exists()}
 
     def run(console: Console) -> None:
-        render = report_fn()
-        if render is None:
-            console.print("report: not part of this spot yet (spot.report); the table is in "
-                          f"{pipe.out / 'compare.md'}")  # fmt: skip
-            return
-        console.print(f"report: {render(pipe.out)}")
+        from spot.report.config import ReportConfig
+        from spot.report.stage import report
+
+        report(ReportConfig(run_dir=pipe.out), console)
 
     def describe() -> str:
-        return "rendered" if available else "not available (spot.report)"
+        return f"open {page}"
 
-    return Step("report", "report", "report", {"available": available}, [], inputs, run, describe)
+    return Step("report", "report", "report", {}, [page], inputs, run, describe)
 
 
 def print_table(pipe: Pipeline, console: Console) -> None:
