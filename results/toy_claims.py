@@ -1,6 +1,6 @@
 """The paper's claims, measured on a `spot run` sweep of the toy world (RESULTS.md).
 
-    python results/toy_claims.py runs/sweep > results/sweep.md
+    python results/toy_claims.py runs/sweep runs/sweepB > results/sweep.md
 
 Reads every training run under RUN/train (its settings from run.json, its metrics.jsonl),
 its evaluation under RUN/eval/NAME/scores.json and the base model's under RUN/eval/base, and
@@ -66,13 +66,21 @@ def pair_table(model_dir: str, pairs: list) -> torch.Tensor:
     return torch.cat(out)
 
 
-def collect(root: Path, n_pairs: int) -> list[dict]:
+def collect(roots: list[Path], n_pairs: int) -> list[dict]:
+    """Every evaluated run under the roots (a sweep split over several ``--out``)."""
     from spot.models.loading import load_tokenizer
 
-    base = scores(root / "eval" / "base" / "scores.json")
-    surgical = root / "filter" / "surgical.jsonl"
+    surgical = roots[0] / "filter" / "surgical.jsonl"
     pairs = encoded_pairs(surgical, load_tokenizer("toy"), n_pairs)
     ref = pair_table("toy", pairs)
+    runs = []
+    for root in roots:
+        runs += _collect_root(root, pairs, ref)
+    return runs
+
+
+def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
+    base = scores(root / "eval" / "base" / "scores.json")
     runs = []
     for run in sorted(p for p in (root / "train").iterdir() if (p / "final").is_dir()):
         settings = json.loads((run / "run.json").read_text())["settings"]
@@ -119,10 +127,10 @@ def table(runs: list[dict], base: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("run", type=Path)
+    ap.add_argument("run", type=Path, nargs="+", help="run directories of one sweep")
     ap.add_argument("--pairs", type=int, default=256, help="surgical pairs for the pull-up")
     args = ap.parse_args()
-    base = scores(args.run / "eval" / "base" / "scores.json")
+    base = scores(args.run[0] / "eval" / "base" / "scores.json")
     runs = collect(args.run, args.pairs)
     print(f"base: {json.dumps({k: round(v[0], 4) for k, v in base.items()})}; "
           f"sampling SE {json.dumps({k: round(v[1], 4) for k, v in base.items()})}\n")  # fmt: skip

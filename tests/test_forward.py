@@ -79,7 +79,8 @@ def test_shared_layout_equals_separate_forwards_and_full_logits(model_and_pairs)
     for other in (per_token(model, pairs, pad, "shared"),
                   per_token(model, pairs, pad, "shared", pack_rows=True)):  # fmt: skip
         for a, b in zip(other, separate, strict=True):
-            assert a.shape == b.shape and (a - b).abs().max() < TOL
+            # within 1e-5 of each log-prob's own size (fp32 rounding of a -20 nat token)
+            assert a.shape == b.shape and ((a - b).abs() <= TOL * b.abs().clamp(min=1.0)).all()
     with torch.no_grad():
         shared = pair_logps(model, pairs, pad, "cpu", layout="shared")
         naive = torch.stack([torch.stack([_naive(model, c), _naive(model, r)]) for c, r in pairs])

@@ -20,8 +20,20 @@ import pytest
 SPOT = [sys.executable, "-m", "spot", "serve", "--model", "toy", "--port", "0"]
 VARIED = [{"role": "user", "content": "K"}]  # the toy's answers to this vary with the seed
 ARITH = [{"role": "user", "content": "Compute: 2 + 3"}]  # ... and to this they do not
-HUGE = {"model": "toy", "prompt": "zzzz", "max_tokens": 1_000_000, "temperature": 1.0, "seed": 0}
-"""Raw text the toy rambles on after, for the whole context: minutes of work on this CPU."""
+HUGE = {
+    "model": "toy",
+    "prompt": "<|im_start|>user\nCompute: "
+    + " + ".join(["(11 * 12 - 9 * 7)"] * 12)
+    + "<|im_end|>\n<|im_start|>assistant\n",
+    "max_tokens": 1_000_000,
+    "temperature": 1.0,
+    "seed": 0,
+}
+"""A question far longer than any the toy model saw, which it works through (or rambles on)
+for most of its context: seconds of work for one sequence on this CPU."""
+
+LONG = "<|im_start|>user\nCompute: (3 + 4) * 5 - 2 * 11 + 7 * 8<|im_end|>\n<|im_start|>assistant\n"
+"""A raw prompt the toy model answers at length (a chat turn, rendered by hand)."""
 
 
 def _start(flags: list[str], log: Path) -> tuple[subprocess.Popen, Callable[[], str]]:
@@ -88,7 +100,7 @@ def test_n_gives_one_seeded_choice_each(client):
     assert texts(chat(client, n=2, seed=11, temperature=1.0, max_tokens=24)) == texts(first)
     # choice 0 keeps the request's seed: n=1 gives the same text
     assert texts(chat(client, seed=11, temperature=1.0, max_tokens=24)) == texts(first)[:1]
-    done = client.completions.create(model="toy", prompt="zz", n=2, seed=3, max_tokens=16)
+    done = client.completions.create(model="toy", prompt=LONG, n=2, seed=3, max_tokens=16)
     assert len(done.choices) == 2 and texts(done)[0] != texts(done)[1]
     assert done.usage.completion_tokens == 32
 
@@ -133,7 +145,7 @@ def test_streamed_chunks_join_to_the_plain_answer(client):
     assert joined == texts(plain) and finish == [c.finish_reason for c in plain.choices]
     assert usage.completion_tokens == plain.usage.completion_tokens
 
-    kw = dict(model="toy", prompt="zz", n=2, seed=9, max_tokens=12)
+    kw = dict(model="toy", prompt=LONG, n=2, seed=9, max_tokens=12)
     plain = client.completions.create(**kw)
     joined, finish = ["", ""], [None, None]
     for chunk in client.completions.create(stream=True, **kw):
@@ -328,7 +340,7 @@ def test_clients_that_leave_free_the_worker_and_a_full_queue_is_429(servers):
     _until(base, running=1, waiting=1)
     busy = openai.OpenAI(base_url=base, api_key="x", max_retries=0)
     with pytest.raises(openai.RateLimitError) as info:  # the queue holds 2 sequences
-        busy.completions.create(model="toy", prompt="hi", max_tokens=2)
+        busy.completions.create(model="toy", prompt=LONG, max_tokens=2)
     assert info.value.response.headers["retry-after"] == "1"
     queued.close()
     _until(base, running=1, waiting=0)  # the waiting job is dropped
@@ -340,7 +352,7 @@ def test_clients_that_leave_free_the_worker_and_a_full_queue_is_429(servers):
     streamed.close()
     _until(base, running=0, waiting=0)
     start = time.monotonic()
-    assert busy.completions.create(model="toy", prompt="hi", max_tokens=4).choices
+    assert busy.completions.create(model="toy", prompt=LONG, max_tokens=4).choices
     assert time.monotonic() - start < 3  # the huge jobs would have taken minutes
 
 
@@ -353,13 +365,13 @@ def test_slow_senders_cannot_pile_up_bodies(servers):
     time.sleep(0.3)
     busy = openai.OpenAI(base_url=base, api_key="x", max_retries=0)
     with pytest.raises(openai.RateLimitError):
-        busy.completions.create(model="toy", prompt="hi", max_tokens=2)
+        busy.completions.create(model="toy", prompt=LONG, max_tokens=2)
     for s in slow:
         s.close()
     deadline = time.monotonic() + 5
     while True:  # their places come back once the server sees them gone
         try:
-            assert busy.completions.create(model="toy", prompt="hi", max_tokens=2).choices
+            assert busy.completions.create(model="toy", prompt=LONG, max_tokens=2).choices
             break
         except openai.RateLimitError:
             assert time.monotonic() < deadline

@@ -13,7 +13,6 @@ import pytest
 
 import spot.toy.tasks as toy_tasks
 from spot.verify import verifier_for
-from spot.verify.exact import exact_match
 from spot.verify.extract import extract_answer
 from spot.verify.math import _WORKER, DEFAULT_TIMEOUT, math_equal, verify_math
 
@@ -180,4 +179,4 @@ def test_dispatch():
     for source in ("math", "dapo", "aime/2024", "unknown"):
         assert verifier_for(source) is verify_math
     assert verifier_for("toy/arith") is toy_tasks.verify_arith
-    assert verifier_for("toy/prior") is exact_match
+    assert verifier_for("toy/prior") is toy_tasks.verify_prior
