@@ -32,36 +32,14 @@ from spot.elicit.summary import (
     sampling_warning,
     verdict_counts,
 )
-from spot.models.chat import ChatOptions
 from spot.records.jsonl import AppendLog, Skips, finished_ids, read_records, write_records
 from spot.records.questions import FieldMap, load_questions
 from spot.records.rundir import Incomplete, RunDir, settings_of
 from spot.records.schema import Question, Sample
-from spot.sampling.base import Backend, Generation, Request, SamplingParams
-from spot.sampling.client import EndpointConfig
-from spot.sampling.factory import make_backend as build_backend
+from spot.sampling.base import Generation, Request, SamplingParams
+from spot.sampling.factory import backend_for
 from spot.sampling.seeds import sample_seed
 from spot.verify import verifier_for
-
-
-def make_backend(cfg: ElicitConfig) -> Backend:
-    endpoint = EndpointConfig(
-        base_url=cfg.base_url,
-        model=cfg.model,
-        api_key_env=cfg.api_key_env,
-        timeout=cfg.timeout,
-        max_retries=cfg.max_retries,
-    )
-    return build_backend(
-        cfg.backend,
-        cfg.model,
-        chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
-        dtype=cfg.dtype,
-        batch_size=cfg.batch_size,
-        endpoint=endpoint,
-        concurrency=cfg.concurrency,
-        seed=cfg.seed,
-    )
 
 
 def elicit(cfg: ElicitConfig, console: Console | None = None) -> dict:
@@ -104,7 +82,7 @@ def _questions(cfg: ElicitConfig, skips: Skips) -> list[Question]:
 
 
 def _sample(cfg: ElicitConfig, todo, run: _Run, log_path: Path, console: Console) -> None:
-    backend = make_backend(cfg)
+    backend = backend_for(cfg)
     params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.top_k)
     requests = [Request(f"{q.id}#{k}", q.prompt, sample_seed(cfg.seed, q.id, k)) for q, k in todo]
     with AppendLog(log_path) as log, _progress(console) as bar:

@@ -23,12 +23,10 @@ from spot.eval.config import DEFAULT_MAX_NEW_TOKENS, MAY_CHANGE, PAPER_TEMPERATU
 from spot.eval.report import print_scores
 from spot.eval.suite import EvalItem, Suite
 from spot.eval.suites import build, expand
-from spot.models.chat import ChatOptions
 from spot.records.jsonl import AppendLog, Skips, finished_ids, iter_objects, write_records
 from spot.records.rundir import Incomplete, RunDir, settings_of
 from spot.sampling.base import Backend, Generation, Request, SamplingParams
-from spot.sampling.client import EndpointConfig
-from spot.sampling.factory import make_backend
+from spot.sampling.factory import backend_for
 from spot.sampling.seeds import sample_seed
 
 
@@ -65,24 +63,7 @@ class _Engine:
 
     def get(self) -> Backend:
         if self._backend is None:
-            cfg = self.cfg
-            endpoint = EndpointConfig(
-                base_url=cfg.base_url,
-                model=cfg.model,
-                api_key_env=cfg.api_key_env,
-                timeout=cfg.timeout,
-                max_retries=cfg.max_retries,
-            )
-            self._backend = make_backend(
-                cfg.backend,
-                cfg.model,
-                chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
-                dtype=cfg.dtype,
-                batch_size=cfg.batch_size,
-                endpoint=endpoint,
-                concurrency=cfg.concurrency,
-                seed=cfg.seed,
-            )
+            self._backend = backend_for(self.cfg)
         return self._backend
 
 

@@ -34,3 +34,26 @@ def make_backend(
 
     model_obj, tokenizer = load_model(model, dtype)
     return HFBackend(model_obj, tokenizer, batch_size, chat)
+
+
+def backend_for(cfg) -> Backend:
+    """The backend a stage's config names (elicit and eval share these fields: backend,
+    model, base_url, api_key_env, timeout, max_retries, raw_prompt, template_args, dtype,
+    batch_size, concurrency, seed)."""
+    endpoint = EndpointConfig(
+        base_url=cfg.base_url,
+        model=cfg.model,
+        api_key_env=cfg.api_key_env,
+        timeout=cfg.timeout,
+        max_retries=cfg.max_retries,
+    )
+    return make_backend(
+        cfg.backend,
+        cfg.model,
+        chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
+        dtype=cfg.dtype,
+        batch_size=cfg.batch_size,
+        endpoint=endpoint,
+        concurrency=cfg.concurrency,
+        seed=cfg.seed,
+    )
