@@ -72,6 +72,7 @@ def test_filter_drops_by_reason_and_dedups():
         "duplicate": ["id1"],
         "unchanged": ["id2"],
         "over gamma": ["id3"],
+        "over max_pairs": [],
     }
 
 
@@ -104,3 +105,24 @@ def test_spot_filter_files(tmp_path):
     assert dropped[0]["change_ratio"] > 0.6  # what `spot report` draws as dropped
     png = (tmp_path / "pairs.change_ratio.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_max_pairs_keeps_a_seeded_subset_in_file_order(tmp_path):
+    pairs = [pair(i, f"answer {i}", f"answer {i + 1}") for i in range(10)]
+    pairs.append(pair(99, "XYZ XYZ XYZ", "nothing alike at all"))
+    write_records(tmp_path / "corrected.jsonl", pairs)
+
+    def run(seed):
+        out = tmp_path / f"pairs{seed}.jsonl"
+        cfg = FilterConfig(pairs=tmp_path / "corrected.jsonl", out=out, unit="chars")
+        cfg.max_pairs, cfg.seed = 4, seed
+        stats = run_filter(cfg)
+        return stats, [p.id for p in read_records(out, Pair)]
+
+    stats, ids = run(0)
+    assert stats["kept"] == 4 and stats["max_pairs"] == 4
+    assert stats["dropped"]["over gamma"] == 1 and stats["dropped"]["over max_pairs"] == 6
+    assert ids == sorted(ids, key=lambda s: int(s[2:])) and "id99" not in ids
+    assert run(0)[1] == ids and run(1)[1] != ids  # the seed, and only the seed, picks
+    # quantiles cover every pair that was measured, subsampled or not
+    assert stats["change_ratio"]["max"] > 0.6 and stats["change_ratio"]["min"] < 0.2

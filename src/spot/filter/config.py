@@ -21,6 +21,11 @@ class FilterConfig:
     """Drop pairs whose change ratio exceeds this (the paper's gamma)."""
     unit: Literal["tokens", "chars", "words"] = "tokens"
     """What the LCS counts: token ids of the policy's tokenizer (default), characters, or words."""
+    max_pairs: int = 0
+    """Keep at most this many of the passing pairs, a random subset drawn with ``seed``
+    (0: all). For ablations at equal pair count, as the paper's Table 3 compares gammas."""
+    seed: int = 0
+    """Seed of the ``max_pairs`` subset."""
     tokenizer: str = ""
     """Tokenizer for unit=tokens (the policy's): ``toy``, a model directory or hub name; by
     default the policy recorded in the pairs' provenance (toy-world pairs: ``toy``)."""
@@ -32,6 +37,7 @@ class FilterConfig:
         if Path(self.out).resolve() == Path(self.pairs).resolve():
             raise checks.OptionError(f"--out {self.out}: is the input file; choose another")
         checks.within("gamma", self.gamma, 0, 1)
+        checks.at_least("max_pairs", self.max_pairs, 0)
         if self.tokenizer:
             checks.model_ref("tokenizer", self.tokenizer)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from dataclasses import asdict, dataclass
 from enum import Enum
 
@@ -40,6 +41,7 @@ class Drop(str, Enum):
     DUPLICATE = "duplicate"
     UNCHANGED = "unchanged"
     OVER_GAMMA = "over gamma"
+    OVER_MAX_PAIRS = "over max_pairs"
 
 
 @dataclass
@@ -51,6 +53,7 @@ class FilterStats:
     dropped: dict[str, int]
     skipped_lines: dict
     gamma: float
+    max_pairs: int
     unit: str
     tokenizer: str | None
     """What the LCS counted in (unit=tokens): the policy's tokenizer."""
@@ -87,6 +90,17 @@ def filter_pairs(
     return kept, dropped
 
 
+def subsample(kept: list[Pair], max_pairs: int, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """At most ``max_pairs`` of ``kept`` (a seeded random subset, in file order) and the rest."""
+    if not max_pairs or len(kept) <= max_pairs:
+        return kept, []
+    chosen = set(random.Random(seed).sample(range(len(kept)), max_pairs))
+    return (
+        [p for i, p in enumerate(kept) if i in chosen],
+        [p for i, p in enumerate(kept) if i not in chosen],
+    )
+
+
 def run_filter(cfg: FilterConfig, console: Console | None = None) -> dict:
     """Filter a pair file; writes the kept pairs, their statistics and the histogram."""
     console = console or Console(stderr=True)
@@ -101,12 +115,15 @@ def run_filter(cfg: FilterConfig, console: Console | None = None) -> dict:
 
             tokenizer = load_tokenizer(tokenizer_name)
         kept, dropped = filter_pairs(pairs, cfg.gamma, cfg.unit, tokenizer)
+        kept, dropped[Drop.OVER_MAX_PAIRS] = subsample(kept, cfg.max_pairs, cfg.seed)
         write_records(cfg.out, kept)
         write_records(cfg.dropped_path(), _dropped_rows(dropped))
         stats = _stats(cfg, pairs, kept, dropped, skips, tokenizer_name)
         cfg.stats_path().write_text(json.dumps(asdict(stats), indent=2) + "\n")
-        over = dropped[Drop.OVER_GAMMA]
-        histogram(kept, over, gamma=cfg.gamma, unit=cfg.unit, path=cfg.plot_path())
+        passed = kept + dropped[Drop.OVER_MAX_PAIRS]  # the histogram is of the gamma cut
+        histogram(
+            passed, dropped[Drop.OVER_GAMMA], gamma=cfg.gamma, unit=cfg.unit, path=cfg.plot_path()
+        )
     if len(skips):
         console.print(f"  [yellow]skipped lines[/]: {skips.by_reason()} (first: {skips.errors[0]})")
     return asdict(stats)
@@ -134,7 +151,8 @@ def tokenizer_for(cfg: FilterConfig, pairs: list[Pair]) -> str:
 
 
 def _stats(cfg: FilterConfig, pairs, kept, dropped, skips: Skips, tokenizer) -> FilterStats:
-    ratios = sorted(p.change_ratio for p in kept + dropped[Drop.OVER_GAMMA])
+    measured = kept + dropped[Drop.OVER_GAMMA] + dropped[Drop.OVER_MAX_PAIRS]
+    ratios = sorted(p.change_ratio for p in measured)
     quantiles = (
         {
             f"p{int(q * 100)}": ratios[min(len(ratios) - 1, int(q * len(ratios)))]
@@ -149,6 +167,7 @@ def _stats(cfg: FilterConfig, pairs, kept, dropped, skips: Skips, tokenizer) -> 
         dropped={k: len(v) for k, v in dropped.items()},
         skipped_lines=skips.summary(),
         gamma=cfg.gamma,
+        max_pairs=cfg.max_pairs,
         unit=cfg.unit,
         tokenizer=tokenizer,
         change_ratio={
