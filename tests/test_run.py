@@ -143,9 +143,12 @@ def test_only_sweeps_changed_settings_isolation_and_report(tmp_path, monkeypatch
 
     # an evaluation never mixes two versions of a model
     write_small(pipe_file, out)
-    (out / "train" / "bco-s1" / "final" / "config.json").touch()
+    weights = "final/model.safetensors"  # bco-s1 trained again, say: now other weights
+    (out / "train" / "bco-s1" / weights).write_bytes(
+        (out / "train" / "bco-s0" / weights).read_bytes()
+    )
     result = cli.invoke(app, ["run", str(pipe_file)])
-    assert "eval (bco-s1)" in str(result.exception) and "earlier" in str(result.exception)
+    assert "eval (bco-s1)" in str(result.exception) and "other weights" in str(result.exception)
 
 
 @pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])

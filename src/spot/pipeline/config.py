@@ -20,7 +20,9 @@ as ``--config`` files (an unknown key or a bad value names the file and the plac
 chains the stages (each stage's input and output paths, the model) belongs to the pipeline
 and is refused in a block. ``extends: PRESET`` starts from another pipeline file (mappings
 merge key by key, lists are replaced). A run entry whose ``lr`` and/or ``seed`` is a list is
-a sweep: one run per combination, named ``NAME-lr3e-4-s1``.
+a sweep: one run per combination, named ``NAME-lr3e-4-s1``. Top-level ``isolate: true`` runs
+each stage in its own process, ``threads: N`` sets torch's CPU threads, and
+``train.launcher`` runs training under a launcher (``accelerate launch ...``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from spot.rectify.config import RectifyConfig
 from spot.train.config import TrainConfig
 
 TOP_KEYS = (
-    *("extends", "out", "model", "isolate"),
+    *("extends", "out", "model", "isolate", "threads"),
     *("questions", "elicit", "rectify", "filter", "train", "eval"),
 )
 OWNED = {
@@ -101,6 +103,9 @@ class Pipeline:
     """Command prefix that runs training in its own processes (``accelerate launch ...``)."""
     isolate: bool = False
     """Run elicit, rectify, train and eval each in its own process (frees a GPU engine)."""
+    threads: int = 0
+    """CPU threads of torch (0: its default, one per core). A tiny model gains nothing from
+    more than one, and on a busy machine spinning threads slow every process down."""
 
 
 def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
@@ -133,6 +138,7 @@ def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
         eval=_stage(EvalConfig, data.get("eval") or {}, f"{where}: eval"),
         launcher=_string(train.get("launcher", ""), f"{where}: train.launcher"),
         isolate=_flag(data.get("isolate", False), f"{where}: isolate"),
+        threads=_count(data.get("threads", 0), f"{where}: threads"),
     )
 
 
@@ -178,6 +184,12 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise OptionError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _count(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise OptionError(f"{where}: expected a whole number >= 0, got {value!r}")
     return value
 
 

@@ -130,6 +130,13 @@ def execute(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: 
 
 def _attempt(step: Step, pipe: Pipeline, console: Console) -> None:
     """Run the step; a stage's refusal or a bad input becomes one line naming the step."""
+    if pipe.threads:  # here, not earlier: a rerun with nothing to do need not load torch
+        import os
+
+        import torch
+
+        torch.set_num_threads(pipe.threads)
+        os.environ["OMP_NUM_THREADS"] = str(pipe.threads)  # and stages in their own process
     try:
         _run(step, pipe, console, write_config(pipe, step))
         step.after()
@@ -160,15 +167,20 @@ def _describe(step: Step) -> str:
 
 
 def _guard(step: Step, stamp: dict | None) -> None:
-    """An evaluation may not mix samples of two versions of a model."""
-    if step.stage != "eval" or stamp is None:
+    """What a stage's own run record cannot see: the model's weights changed since it ran
+    (a retrained model, a new toy model), or an evaluation's questions did."""
+    if stamp is None:
         return
     before, now = stamp.get("inputs", {}), step.inputs()
-    if before.get("model") != now.get("model") or before != now:
-        out = step.config.out
+    out = getattr(step.config, "out", "its output")
+    if "model" in now and before.get("model") != now["model"]:
         raise PipelineError(
-            f"{step.label}: {out} holds scores of an earlier {step.config.model} or of other "
-            f"questions; delete {out} to score it again"
+            f"{step.label}: {out} was made with other weights of {step.config.model} (the model "
+            f"changed since); delete {out} and what follows it to redo it, or choose another out"
+        )
+    if step.stage == "eval" and before != now:
+        raise PipelineError(
+            f"{step.label}: {out} holds scores of other questions; delete {out} to score again"
         )
 
 

@@ -144,7 +144,8 @@ def elicit_step(pipe: Pipeline) -> Step:
     cfg = ElicitConfig(**values)
 
     def inputs() -> dict[str, str]:
-        return _digests(Path(data)) if Path(data).exists() else {"data": data}
+        found = _digests(Path(data)) if Path(data).exists() else {"data": data}
+        return {"model": weights_identity(pipe.model), **found}
 
     def run(console: Console) -> None:
         from spot.elicit import stage
@@ -271,7 +272,8 @@ def train_step(pipe: Pipeline, run: TrainRun) -> Step:
         f"train-{run.name}", "train", label,
         {k: v for k, v in jsonable(cfg).items() if k != "resume"},
         [out / "final" / "config.json", out / "final" / "spot_train.json"],
-        lambda: _digests(data), lambda console: training.run(cfg, console),
+        lambda: {"model": weights_identity(pipe.model), **_digests(data)},
+        lambda console: training.run(cfg, console),
         lambda: training.describe(out), cfg, _checker(stand_in, pipe, label), ("train",),
     )  # fmt: skip
 
@@ -283,7 +285,7 @@ def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
     cfg = EvalConfig(**{**values, "data": heldout_data(pipe, values.get("data", ""))})
 
     def inputs() -> dict[str, str]:
-        found = {"model": model_identity(Path(model)) if name != "base" else model}
+        found = {"model": weights_identity(model)}
         heldout = pipe.out / "questions-heldout.jsonl"
         return found | (_digests(heldout) if str(heldout) in cfg.data else {})
 
@@ -317,10 +319,17 @@ def heldout_data(pipe: Pipeline, data: str) -> str:
     return f"{data},{entry}" if data else entry
 
 
-def model_identity(model_dir: Path) -> str:
-    """Size and modification time of every file of a trained model: changes when it is
-    saved again (no hashing of gigabytes of weights)."""
-    if not model_dir.is_dir():
-        return "missing"
-    files = sorted(p for p in model_dir.iterdir() if p.is_file())
-    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+def weights_identity(model: str) -> str:
+    """What changes when a model's weights do: for a local directory (``toy`` and ``smollm2``
+    are), the content hash of its weight files (remembered by path, size and time, so a
+    model is read once); for a hub name, the name."""
+    from spot.models.loading import resolve
+    from spot.train.reference import weights_digest
+
+    path = Path(resolve(model))
+    if not path.is_dir():
+        return model
+    try:
+        return weights_digest(path)
+    except ValueError:  # no weight files (yet)
+        return "no weights"
