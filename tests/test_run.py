@@ -81,6 +81,7 @@ def test_demo_quick_end_to_end_then_a_rerun_does_no_work(tmp_path, monkeypatch):
 SMALL = """
 out: {out}
 model: toy
+threads: 1
 questions: {{source: "toy:arith", n: 24, seed: 3}}
 elicit: {{max_new_tokens: 128, temperature: 1.0}}
 rectify: {{surgical: {{oracle: rule}}}}
