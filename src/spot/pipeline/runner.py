@@ -41,7 +41,8 @@ class PipelineError(ValueError):
 
 @dataclass
 class Done:
-    """What happened to one step: ``ran``, ``skipped``, ``pending`` (dry run), ``failed``."""
+    """What happened to one step: ``ran``, ``skipped``, ``pending`` (dry run), ``failed``, or
+    ``stopped`` (interrupted, or incomplete: a rerun goes on)."""
 
     key: str
     stage: str
@@ -66,7 +67,7 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
             for i, step in enumerate(steps, 1):
                 if step.key == "report" and not dry_run:  # the report reads the record
                     finish.write_record(pipe, done, time.monotonic() - started)
-                done.append(execute(step, f"{i}/{len(steps)}", pipe, console, dry_run))
+                done.append(_noted(step, f"{i}/{len(steps)}", pipe, console, dry_run, done))
         finally:
             if not dry_run:
                 finish.write_record(pipe, done, time.monotonic() - started)
@@ -74,6 +75,17 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
                     finish.print_table(pipe, console)
                 print_summary(console, done, time.monotonic() - started, pipe.out)
     return done
+
+
+def _noted(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool, done):
+    """:func:`execute`; a step that fails or stops is noted in the summary, then re-raised."""
+    try:
+        return execute(step, number, pipe, console, dry_run)
+    except BaseException as e:
+        stopped = isinstance(e, Incomplete | KeyboardInterrupt)
+        done.append(Done(step.key, step.stage, step.label, "stopped" if stopped else "failed",
+                         summary=str(e)))  # fmt: skip
+        raise
 
 
 def stamp_path(pipe: Pipeline, key: str) -> Path:

@@ -100,18 +100,21 @@ def plan(pipe: Pipeline, only: str = "") -> list[Step]:
 
 
 def select(runs: list[TrainRun], only: str) -> list[TrainRun]:
+    """The runs ``--only`` names: by name, by entry (all of a sweep), or by glob."""
     patterns = [p.strip() for p in only.split(",") if p.strip()]
     if not patterns:
         return runs
-    chosen = [r for r in runs if any(fnmatch(r.name, p) or fnmatch(r.entry, p) for p in patterns)]
-    unmatched = [p for p in patterns if not any(fnmatch(r.name, p) or fnmatch(r.entry, p)
-                                                for r in runs)]  # fmt: skip
+
+    def picks(pattern: str, run: TrainRun) -> bool:
+        return fnmatch(run.name, pattern) or fnmatch(run.entry, pattern)
+
+    unmatched = [p for p in patterns if not any(picks(p, r) for r in runs)]
     if unmatched:
         from spot.checks import OptionError
 
         names = ", ".join(r.name for r in runs)
         raise OptionError(f"--only: no run matches {unmatched[0]!r} (runs: {names})")
-    return chosen
+    return [r for r in runs if any(picks(p, r) for p in patterns)]
 
 
 def questions_step(pipe: Pipeline) -> Step:
