@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from spot.checks import OptionError
-from spot.config import field_values, load_yaml, resolve
+from spot.config import PRESETS, field_values, load_yaml, resolve
 from spot.elicit.config import ElicitConfig
 from spot.eval.config import EvalConfig
 from spot.filter.config import FilterConfig
@@ -110,7 +110,7 @@ class Pipeline:
 
 def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
     """Read, merge (``extends``) and check a pipeline file; ``out`` overrides its ``out``."""
-    path = resolve(Path(path))
+    path = pipeline_file(Path(path))
     data = _read(path, seen=())
     where = str(path)
     unknown = sorted(set(data) - set(TOP_KEYS))
@@ -142,6 +142,18 @@ def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
     )
 
 
+def pipeline_file(path: Path) -> Path:
+    """A file, or the name of a pipeline shipped in ``spot/configs/pipeline``."""
+    if path.is_file():
+        return path
+    shipped = PRESETS / "pipeline"
+    found = shipped / f"{path.stem}.yaml"
+    if path.parent == Path(".") and found.is_file():
+        return found
+    names = ", ".join(sorted(p.stem for p in shipped.glob("*.yaml")))
+    raise OptionError(f"{path}: no such file or shipped pipeline ({names})")
+
+
 def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     """The file's mapping, merged over the one it ``extends``."""
     if path.resolve() in seen:
@@ -154,7 +166,10 @@ def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    base = _read(_beside(path, _string(parent, f"{path}: extends")), (*seen, path.resolve()))
+    name = _string(parent, f"{path}: extends")
+    here = path.parent / name
+    parent_file = next((p for p in (here, here.with_suffix(".yaml")) if p.is_file()), None)
+    base = _read(parent_file or pipeline_file(Path(name)), (*seen, path.resolve()))
     return _merge(base, data)
 
 
