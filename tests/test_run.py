@@ -79,6 +79,7 @@ def test_demo_quick_end_to_end_then_a_rerun_does_no_work(tmp_path, monkeypatch):
 SMALL = """
 out: {out}
 model: toy
+threads: 1
 questions: {{source: "toy:arith", n: 24, seed: 3}}
 elicit: {{max_new_tokens: 128, temperature: 1.0}}
 rectify: {{surgical: {{oracle: rule}}}}
@@ -139,9 +140,12 @@ def test_only_sweeps_changed_settings_isolation_and_report(tmp_path, monkeypatch
 
     # an evaluation never mixes two versions of a model
     write_small(pipe_file, out)
-    (out / "train" / "bco-s1" / "final" / "config.json").touch()
+    weights = "final/model.safetensors"  # bco-s1 trained again, say: now other weights
+    (out / "train" / "bco-s1" / weights).write_bytes(
+        (out / "train" / "bco-s0" / weights).read_bytes()
+    )
     result = cli.invoke(app, ["run", str(pipe_file)])
-    assert "eval (bco-s1)" in str(result.exception) and "earlier" in str(result.exception)
+    assert "eval (bco-s1)" in str(result.exception) and "other weights" in str(result.exception)
 
 
 @pytest.mark.parametrize("path", PIPELINES, ids=[p.stem for p in PIPELINES])

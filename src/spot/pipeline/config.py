@@ -20,7 +20,9 @@ as ``--config`` files (an unknown key or a bad value names the file and the plac
 chains the stages (each stage's input and output paths, the model) belongs to the pipeline
 and is refused in a block. ``extends: PRESET`` starts from another pipeline file (mappings
 merge key by key, lists are replaced). A run entry whose ``lr`` and/or ``seed`` is a list is
-a sweep: one run per combination, named ``NAME-lr3e-4-s1``.
+a sweep: one run per combination, named ``NAME-lr3e-4-s1``. Top-level ``isolate: true`` runs
+each stage in its own process, ``threads: N`` sets torch's CPU threads, and
+``train.launcher`` runs training under a launcher (``accelerate launch ...``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 import yaml
 
 from spot.checks import OptionError
-from spot.config import field_values, load_yaml, resolve
+from spot.config import PRESETS, field_values, load_yaml, resolve
 from spot.elicit.config import ElicitConfig
 from spot.eval.config import EvalConfig
 from spot.filter.config import FilterConfig
@@ -41,7 +43,7 @@ from spot.rectify.config import RectifyConfig
 from spot.train.config import TrainConfig
 
 TOP_KEYS = (
-    *("extends", "out", "model", "isolate"),
+    *("extends", "out", "model", "isolate", "threads"),
     *("questions", "elicit", "rectify", "filter", "train", "eval"),
 )
 OWNED = {
@@ -101,11 +103,14 @@ class Pipeline:
     """Command prefix that runs training in its own processes (``accelerate launch ...``)."""
     isolate: bool = False
     """Run elicit, rectify, train and eval each in its own process (frees a GPU engine)."""
+    threads: int = 0
+    """CPU threads of torch (0: its default, one per core). A tiny model gains nothing from
+    more than one, and on a busy machine spinning threads slow every process down."""
 
 
 def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
     """Read, merge (``extends``) and check a pipeline file; ``out`` overrides its ``out``."""
-    path = resolve(Path(path))
+    path = pipeline_file(Path(path))
     data = _read(path, seen=())
     where = str(path)
     unknown = sorted(set(data) - set(TOP_KEYS))
@@ -133,7 +138,20 @@ def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
         eval=_stage(EvalConfig, data.get("eval") or {}, f"{where}: eval"),
         launcher=_string(train.get("launcher", ""), f"{where}: train.launcher"),
         isolate=_flag(data.get("isolate", False), f"{where}: isolate"),
+        threads=_count(data.get("threads", 0), f"{where}: threads"),
     )
+
+
+def pipeline_file(path: Path) -> Path:
+    """A file, or the name of a pipeline shipped in ``spot/configs/pipeline``."""
+    if path.is_file():
+        return path
+    shipped = PRESETS / "pipeline"
+    found = shipped / f"{path.stem}.yaml"
+    if path.parent == Path(".") and found.is_file():
+        return found
+    names = ", ".join(sorted(p.stem for p in shipped.glob("*.yaml")))
+    raise OptionError(f"{path}: no such file or shipped pipeline ({names})")
 
 
 def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
@@ -148,7 +166,10 @@ def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    base = _read(_beside(path, _string(parent, f"{path}: extends")), (*seen, path.resolve()))
+    name = _string(parent, f"{path}: extends")
+    here = path.parent / name
+    parent_file = next((p for p in (here, here.with_suffix(".yaml")) if p.is_file()), None)
+    base = _read(parent_file or pipeline_file(Path(name)), (*seen, path.resolve()))
     return _merge(base, data)
 
 
@@ -178,6 +199,12 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise OptionError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _count(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise OptionError(f"{where}: expected a whole number >= 0, got {value!r}")
     return value
 
 

@@ -41,7 +41,8 @@ class PipelineError(ValueError):
 
 @dataclass
 class Done:
-    """What happened to one step: ``ran``, ``skipped``, ``pending`` (dry run), ``failed``."""
+    """What happened to one step: ``ran``, ``skipped``, ``pending`` (dry run), ``failed``, or
+    ``stopped`` (interrupted, or incomplete: a rerun goes on)."""
 
     key: str
     stage: str
@@ -66,7 +67,7 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
             for i, step in enumerate(steps, 1):
                 if step.key == "report" and not dry_run:  # the report reads the record
                     finish.write_record(pipe, done, time.monotonic() - started)
-                done.append(execute(step, f"{i}/{len(steps)}", pipe, console, dry_run))
+                done.append(_noted(step, f"{i}/{len(steps)}", pipe, console, dry_run, done))
         finally:
             if not dry_run:
                 finish.write_record(pipe, done, time.monotonic() - started)
@@ -74,6 +75,17 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
                     finish.print_table(pipe, console)
                 print_summary(console, done, time.monotonic() - started, pipe.out)
     return done
+
+
+def _noted(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool, done):
+    """:func:`execute`; a step that fails or stops is noted in the summary, then re-raised."""
+    try:
+        return execute(step, number, pipe, console, dry_run)
+    except BaseException as e:
+        stopped = isinstance(e, Incomplete | KeyboardInterrupt)
+        done.append(Done(step.key, step.stage, step.label, "stopped" if stopped else "failed",
+                         summary=str(e)))  # fmt: skip
+        raise
 
 
 def stamp_path(pipe: Pipeline, key: str) -> Path:
@@ -130,6 +142,13 @@ def execute(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: 
 
 def _attempt(step: Step, pipe: Pipeline, console: Console) -> None:
     """Run the step; a stage's refusal or a bad input becomes one line naming the step."""
+    if pipe.threads:  # here, not earlier: a rerun with nothing to do need not load torch
+        import os
+
+        import torch
+
+        torch.set_num_threads(pipe.threads)
+        os.environ["OMP_NUM_THREADS"] = str(pipe.threads)  # and stages in their own process
     try:
         _run(step, pipe, console, write_config(pipe, step))
         step.after()
@@ -160,15 +179,20 @@ def _describe(step: Step) -> str:
 
 
 def _guard(step: Step, stamp: dict | None) -> None:
-    """An evaluation may not mix samples of two versions of a model."""
-    if step.stage != "eval" or stamp is None:
+    """What a stage's own run record cannot see: the model's weights changed since it ran
+    (a retrained model, a new toy model), or an evaluation's questions did."""
+    if stamp is None:
         return
     before, now = stamp.get("inputs", {}), step.inputs()
-    if before.get("model") != now.get("model") or before != now:
-        out = step.config.out
+    out = getattr(step.config, "out", "its output")
+    if "model" in now and before.get("model") != now["model"]:
         raise PipelineError(
-            f"{step.label}: {out} holds scores of an earlier {step.config.model} or of other "
-            f"questions; delete {out} to score it again"
+            f"{step.label}: {out} was made with other weights of {step.config.model} (the model "
+            f"changed since); delete {out} and what follows it to redo it, or choose another out"
+        )
+    if step.stage == "eval" and before != now:
+        raise PipelineError(
+            f"{step.label}: {out} holds scores of other questions; delete {out} to score again"
         )
 
 

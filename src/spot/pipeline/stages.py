@@ -100,18 +100,21 @@ def plan(pipe: Pipeline, only: str = "") -> list[Step]:
 
 
 def select(runs: list[TrainRun], only: str) -> list[TrainRun]:
+    """The runs ``--only`` names: by name, by entry (all of a sweep), or by glob."""
     patterns = [p.strip() for p in only.split(",") if p.strip()]
     if not patterns:
         return runs
-    chosen = [r for r in runs if any(fnmatch(r.name, p) or fnmatch(r.entry, p) for p in patterns)]
-    unmatched = [p for p in patterns if not any(fnmatch(r.name, p) or fnmatch(r.entry, p)
-                                                for r in runs)]  # fmt: skip
+
+    def picks(pattern: str, run: TrainRun) -> bool:
+        return fnmatch(run.name, pattern) or fnmatch(run.entry, pattern)
+
+    unmatched = [p for p in patterns if not any(picks(p, r) for r in runs)]
     if unmatched:
         from spot.checks import OptionError
 
         names = ", ".join(r.name for r in runs)
         raise OptionError(f"--only: no run matches {unmatched[0]!r} (runs: {names})")
-    return chosen
+    return [r for r in runs if any(picks(p, r) for p in patterns)]
 
 
 def questions_step(pipe: Pipeline) -> Step:
@@ -144,7 +147,8 @@ def elicit_step(pipe: Pipeline) -> Step:
     cfg = ElicitConfig(**values)
 
     def inputs() -> dict[str, str]:
-        return _digests(Path(data)) if Path(data).exists() else {"data": data}
+        found = _digests(Path(data)) if Path(data).exists() else {"data": data}
+        return {"model": weights_identity(pipe.model), **found}
 
     def run(console: Console) -> None:
         from spot.elicit import stage
@@ -271,7 +275,8 @@ def train_step(pipe: Pipeline, run: TrainRun) -> Step:
         f"train-{run.name}", "train", label,
         {k: v for k, v in jsonable(cfg).items() if k != "resume"},
         [out / "final" / "config.json", out / "final" / "spot_train.json"],
-        lambda: _digests(data), lambda console: training.run(cfg, console),
+        lambda: {"model": weights_identity(pipe.model), **_digests(data)},
+        lambda console: training.run(cfg, console),
         lambda: training.describe(out), cfg, _checker(stand_in, pipe, label), ("train",),
     )  # fmt: skip
 
@@ -283,7 +288,7 @@ def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
     cfg = EvalConfig(**{**values, "data": heldout_data(pipe, values.get("data", ""))})
 
     def inputs() -> dict[str, str]:
-        found = {"model": model_identity(Path(model)) if name != "base" else model}
+        found = {"model": weights_identity(model)}
         heldout = pipe.out / "questions-heldout.jsonl"
         return found | (_digests(heldout) if str(heldout) in cfg.data else {})
 
@@ -317,10 +322,17 @@ def heldout_data(pipe: Pipeline, data: str) -> str:
     return f"{data},{entry}" if data else entry
 
 
-def model_identity(model_dir: Path) -> str:
-    """Size and modification time of every file of a trained model: changes when it is
-    saved again (no hashing of gigabytes of weights)."""
-    if not model_dir.is_dir():
-        return "missing"
-    files = sorted(p for p in model_dir.iterdir() if p.is_file())
-    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+def weights_identity(model: str) -> str:
+    """What changes when a model's weights do: for a local directory (``toy`` and ``smollm2``
+    are), the content hash of its weight files (remembered by path, size and time, so a
+    model is read once); for a hub name, the name."""
+    from spot.models.loading import resolve
+    from spot.train.reference import weights_digest
+
+    path = Path(resolve(model))
+    if not path.is_dir():
+        return model
+    try:
+        return weights_digest(path)
+    except ValueError:  # no weight files (yet)
+        return "no weights"
