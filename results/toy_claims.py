@@ -40,30 +40,51 @@ def last_metrics(run: Path) -> dict:
 
 
 def encoded_pairs(pairs: Path, tokenizer, n: int) -> list:
+    """(prompt+y+ ids, prompt+y- ids, prompt length, y- shared mask) for the first n pairs.
+
+    The mask marks the tokens of y- on the LCS with y+: the tokens the pair shares, where
+    training on y+ pulls y- up (claim 2), apart from y-'s own tokens, which it pushes down.
+    """
+    from rapidfuzz.distance import LCSseq
+
     from spot.models.chat import ChatOptions
     from spot.train.encode import encode
 
-    rows = [json.loads(x) for x in pairs.read_text().splitlines()[:n]]
-    return [
-        tuple(encode(tokenizer, r["prompt"], r[s], chat=ChatOptions(), max_length=1024)
-              for s in ("chosen", "rejected"))
-        for r in rows
-    ]  # fmt: skip
+    out = []
+    for line in pairs.read_text().splitlines()[:n]:
+        r = json.loads(line)
+        good, bad = (encode(tokenizer, r["prompt"], r[s], chat=ChatOptions(), max_length=1024)
+                     for s in ("chosen", "rejected"))  # fmt: skip
+        shared = torch.zeros(len(bad.completion), dtype=torch.bool)
+        for op in LCSseq.opcodes(bad.completion, good.completion):
+            if op.tag == "equal":
+                shared[op.src_start : op.src_end] = True
+        out.append((good.prompt + good.completion, bad.prompt + bad.completion,
+                    len(bad.prompt), shared))  # fmt: skip
+    return out
+
+
+@torch.no_grad()
+def completion_logps(model, ids: tuple, n_prompt: int) -> torch.Tensor:
+    """(len(ids) - n_prompt,) log-probs of the completion's tokens, one sequence."""
+    x = torch.tensor([ids])
+    logp = model(x).logits[0, :-1].log_softmax(-1)  # (T-1, V): position t predicts t+1
+    return logp.gather(-1, x[0, 1:, None])[n_prompt - 1 :, 0]
 
 
 @torch.no_grad()
 def pair_table(model_dir: str, pairs: list) -> torch.Tensor:
-    """(n, 2) summed log-probs of [y+, y-] under a model."""
+    """(n, 4) per pair: log pi(y+), log pi(y-), and log pi(y-) on the tokens shared with y+
+    and on y-'s own tokens (summed nats)."""
     from spot.models.loading import load_model
-    from spot.train import head
-    from spot.train.forward import pair_logps
 
-    model, tok = load_model(model_dir, "float32")
-    head.install(model.eval())
-    out = []
-    for i in range(0, len(pairs), 32):
-        out.append(pair_logps(model, pairs[i : i + 32], tok.pad_token_id, "cpu").stacked())
-    return torch.cat(out)
+    model, _ = load_model(model_dir, "float32")
+    model.eval()
+    rows = []
+    for good, bad, n_prompt, shared in pairs:
+        lg, lb = completion_logps(model, good, n_prompt), completion_logps(model, bad, n_prompt)
+        rows.append(torch.stack([lg.sum(), lb.sum(), lb[shared].sum(), lb[~shared].sum()]))
+    return torch.stack(rows)
 
 
 def collect(roots: list[Path], n_pairs: int) -> list[dict]:
@@ -96,6 +117,7 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
             **{f"d_{k}": got[k][0] - base[k][0] for k in got},
             **{f"se_{k}": got[k][1] for k in got},
             "dlogp_chosen": moved[0].item(), "dlogp_rejected": moved[1].item(),
+            "dlogp_rejected_shared": moved[2].item(), "dlogp_rejected_own": moved[3].item(),
             "dist_rel": m.get("dist/rel"), "prior_worst_token": m.get("prior/worst_token"),
             "prior_logp": m.get("prior/logp"), "delta": m.get("delta"),
             "steps": m.get("step"),
@@ -107,19 +129,22 @@ def table(runs: list[dict], base: dict) -> str:
     groups = defaultdict(list)
     for r in runs:
         groups[(r["objective"], r["data"], r["optimizer"], r["lr"])].append(r)
-    keys = ("d_arith", "d_prior", "d_ood", "dlogp_chosen", "dlogp_rejected", "dist_rel")
+    keys = ("d_arith", "d_prior", "d_ood", "dlogp_chosen", "dlogp_rejected",
+            "dlogp_rejected_shared", "dlogp_rejected_own", "dist_rel")  # fmt: skip
     head = ("| objective | data | opt | lr | seeds | Δ in-domain | Δ prior | Δ OOD "
-            "| Δlog π(y+) | Δlog π(y-) | dist/rel |")  # fmt: skip
-    lines = [head, "|" + "---|" * 11]
+            "| Δlog π(y+) | Δlog π(y-) | shared | own | dist/rel |")  # fmt: skip
+    lines = [head, "|" + "---|" * 13]
     for (obj, data, opt, lr), rows in sorted(groups.items(), key=lambda kv: (kv[0][:3], kv[0][3])):
         cells = []
         for k in keys:
             vals = [r[k] for r in rows if r[k] is not None]
             mean = statistics.fmean(vals)
             spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            pct = k.startswith("d_")
-            cells.append(f"{100 * mean:+.1f} ± {100 * spread:.1f}" if pct
-                         else f"{mean:+.2f} ± {spread:.2f}")  # fmt: skip
+            if k.startswith("d_"):  # accuracy points
+                cells.append(f"{100 * mean:+.1f} ± {100 * spread:.1f}")
+            else:
+                digits = 3 if k == "dist_rel" else 2
+                cells.append(f"{mean:+.{digits}f} ± {spread:.{digits}f}")
         row = f"| {obj} | {data} | {opt} | {lr:g} | {len(rows)} | "
         lines.append(row + " | ".join(cells) + " |")
     return "\n".join(lines)
