@@ -120,6 +120,7 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
             "dlogp_rejected_shared": moved[2].item(), "dlogp_rejected_own": moved[3].item(),
             "dist_rel": m.get("dist/rel"), "prior_worst_token": m.get("prior/worst_token"),
             "prior_logp": m.get("prior/logp"), "delta": m.get("delta"),
+            "tether_chosen": m.get("tether/chosen"), "tether_rejected": m.get("tether/rejected"),
             "steps": m.get("step"),
         })  # fmt: skip
     return runs
@@ -150,6 +151,45 @@ def table(runs: list[dict], base: dict) -> str:
     return "\n".join(lines)
 
 
+def frontier(runs: list[dict]) -> str:
+    """Per method: the rate of largest mean in-domain gain, and the largest gain that keeps the
+    prior within 2 points (claim 1's frontier), with the seed spread where there are seeds."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        groups[(r["objective"], r["data"], r["optimizer"])][r["lr"]].append(r)
+    lines = [
+        "| objective | data | opt | best lr | seeds | Δ in-domain | Δ prior "
+        "| best lr with Δ prior ≥ -2 | Δ in-domain | Δ prior |",
+        "|" + "---|" * 10,
+    ]
+    for key, by_lr in sorted(groups.items()):
+        stats = {lr: _mean_sd(rows) for lr, rows in by_lr.items()}
+        best = max(stats, key=lambda lr: stats[lr]["d_arith"][0])
+        safe = [lr for lr in stats if stats[lr]["d_prior"][0] >= -0.02]
+        kept = max(safe, key=lambda lr: stats[lr]["d_arith"][0]) if safe else None
+        cells = [f"{best:g}", str(len(by_lr[best])), _pts(stats[best]["d_arith"]),
+                 _pts(stats[best]["d_prior"])]  # fmt: skip
+        cells += (
+            [f"{kept:g}", _pts(stats[kept]["d_arith"]), _pts(stats[kept]["d_prior"])]
+            if kept is not None
+            else ["none", "", ""]
+        )
+        lines.append(f"| {' | '.join(key)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _mean_sd(rows: list[dict]) -> dict[str, tuple[float, float]]:
+    out = {}
+    for k in ("d_arith", "d_prior"):
+        vals = [r[k] for r in rows]
+        out[k] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
+    return out
+
+
+def _pts(mean_sd: tuple[float, float]) -> str:
+    return f"{100 * mean_sd[0]:+.1f} ± {100 * mean_sd[1]:.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path, nargs="+", help="run directories of one sweep")
@@ -160,6 +200,7 @@ def main() -> None:
     print(f"base: {json.dumps({k: round(v[0], 4) for k, v in base.items()})}; "
           f"sampling SE {json.dumps({k: round(v[1], 4) for k, v in base.items()})}\n")  # fmt: skip
     print(table(runs, base))
+    print("\n" + frontier(runs))
     print("\n```json\n" + json.dumps(runs, indent=1) + "\n```")
 
 
