@@ -394,3 +394,27 @@ def test_report_in_headless_chromium(full_report, tmp_path):
         "scripts": 0,
     }
     assert shown.startswith("<script>window.pwned = 1;") and "<img src=x onerror=" in shown
+
+
+def test_frontier_joins_a_method_over_rates_and_averages_seeds():
+    from spot.report.collect import TrainRun
+    from spot.report.results import Point
+
+    def run(data, optimizer="adamw"):
+        return TrainRun(
+            Path("x"), "x", [], {"objective": "sft", "data": data, "optimizer": optimizer}
+        )
+
+    assert run("OUT/filter/surgical.jsonl").method == "sft (surgical)"
+    assert run("OUT/elicit/correct.jsonl", "sgd").method == "sft (correct, sgd)"
+    assert TrainRun(Path("x"), "bco-run", [], {"objective": "bco"}).method == "bco"
+    pts = [
+        Point("a", "sft", "sft (surgical)", lr, prior, gain, "e", "base")
+        for lr, prior, gain in [(1e-3, -0.04, 0.05), (3e-4, 0.0, 0.03), (1e-3, -0.02, 0.06)]
+    ]
+    grouped = plots._by_method_and_lr(pts)
+    assert [(lr, len(ps)) for lr, ps in grouped["sft (surgical)"]] == [(3e-4, 1), (1e-3, 2)]
+    seeds = grouped["sft (surgical)"][1][1]
+    assert plots._mean(seeds, "prior") == pytest.approx(-3.0)
+    assert plots._mean(seeds, "in_domain") == pytest.approx(5.5)
+    assert plots.frontier_figure(pts)[:8] == b"\x89PNG\r\n\x1a\n"

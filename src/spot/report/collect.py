@@ -49,6 +49,16 @@ class TrainRun:
         return str(self.settings.get("objective") or self.name)
 
     @property
+    def method(self) -> str:
+        """What a frontier curve joins over rates and seeds: the objective, and the data and
+        optimizer where a run names them (``sft (surgical)``, ``bco (surgical, sgd)``)."""
+        data = self.settings.get("data")
+        extra = [Path(str(data)).stem] if data else []
+        optimizer = self.settings.get("optimizer")
+        extra += [str(optimizer)] if optimizer and optimizer != "adamw" else []
+        return f"{self.objective} ({', '.join(extra)})" if extra else self.objective
+
+    @property
     def lr(self) -> float | None:
         lr = self.settings.get("lr")
         return float(lr) if isinstance(lr, int | float) else None

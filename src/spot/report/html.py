@@ -115,11 +115,11 @@ def results_table(table: dict) -> str:
 def points_table(points: list[Point]) -> str:
     """The frontier's numbers, so a reader can check a point without the plot."""
     head = (
-        "<tr><th>training run</th><th>objective</th><th>lr</th><th>prior change</th>"
+        "<tr><th>training run</th><th>method</th><th>lr</th><th>prior change</th>"
         "<th>in-domain change</th><th>evaluation</th><th>base</th></tr>"
     )
     rows = "".join(
-        f"<tr><td>{esc(p.run)}</td><td>{esc(p.objective)}</td>"
+        f"<tr><td>{esc(p.run)}</td><td>{esc(p.method)}</td>"
         f"<td>{esc(f'{p.lr:g}' if p.lr is not None else '')}</td>"
         f"{change_cell(p.prior)}{change_cell(p.in_domain)}"
         f"<td>{esc(p.evaluation)}</td><td>{esc(p.base)}</td></tr>"

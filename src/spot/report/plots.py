@@ -134,34 +134,48 @@ def eval_figure(runs: list[TrainRun]) -> bytes | None:
 
 
 def frontier_figure(points: list[Point]) -> bytes:
-    """In-domain gain against prior change, one colour per objective, its runs joined by lr."""
+    """In-domain gain against prior change, one colour per method (objective, data, optimizer),
+    its rates joined in order; seeds of one rate are drawn faintly and joined by their mean."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    by_objective: dict[str, list[Point]] = {}
-    for p in points:
-        by_objective.setdefault(p.objective, []).append(p)
-    for objective, mine in by_objective.items():
-        mine.sort(key=lambda p: (p.lr is None, p.lr or 0.0))
-        xs, ys = [100 * p.prior for p in mine], [100 * p.in_domain for p in mine]
-        (line,) = ax.plot(xs, ys, "-o", label=objective)
-        for p, x, y in zip(mine, xs, ys, strict=True):
-            text = f"lr {p.lr:g}" if p.lr is not None else p.run
-            ax.annotate(
-                text,
-                (x, y),
-                fontsize=7,
-                xytext=(4, 4),
-                textcoords="offset points",
-                color=line.get_color(),
+    for method, by_lr in _by_method_and_lr(points).items():
+        means = [(lr, _mean(ps, "prior"), _mean(ps, "in_domain"), ps) for lr, ps in by_lr]
+        (line,) = ax.plot([m[1] for m in means], [m[2] for m in means], "-o", label=method)
+        for lr, x, y, ps in means:
+            if len(ps) > 1:
+                ax.scatter([100 * p.prior for p in ps], [100 * p.in_domain for p in ps],
+                           s=8, alpha=0.35, color=line.get_color())  # fmt: skip
+            text = (f"lr {lr:g}" if lr is not None else ps[0].run) + (
+                f" ({len(ps)} seeds)" if len(ps) > 1 else ""
             )
+            ax.annotate(text, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points",
+                        color=line.get_color())  # fmt: skip
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.plot([0], [0], "k*", markersize=10, label="base")
     ax.set_xlabel("prior-knowledge accuracy change vs base (points)")
     ax.set_ylabel("in-domain accuracy change vs base (points)")
     ax.set_title("trade-off: up is learning, left is forgetting", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _png(fig)
+
+
+def _by_method_and_lr(points: list[Point]) -> dict[str, list[tuple[float | None, list[Point]]]]:
+    """{method: [(lr, its points), ...] in increasing lr} (runs without an lr: one each)."""
+    out: dict[str, dict] = {}
+    for i, p in enumerate(points):
+        out.setdefault(p.method, {}).setdefault(p.lr if p.lr is not None else f"#{i}", []).append(p)
+    return {
+        method: sorted(
+            ((ps[0].lr, ps) for ps in by.values()), key=lambda t: (t[0] is None, t[0] or 0.0)
+        )  # fmt: skip
+        for method, by in out.items()
+    }
+
+
+def _mean(points: list[Point], attr: str) -> float:
+    """Mean of a change over seeds, in points."""
+    return 100 * sum(getattr(p, attr) for p in points) / len(points)
 
 
 def change_ratio_figure(kept: list[float], dropped: list[float], gamma, unit) -> bytes:
