@@ -59,8 +59,14 @@ def encoded_pairs(pairs: Path, tokenizer, n: int) -> list:
         for op in LCSseq.opcodes(bad.completion, good.completion):
             if op.tag == "equal":
                 shared[op.src_start : op.src_end] = True
+        # the common prefix: the tokens before y- and y+ first differ (identical contexts)
+        pairs_of_tokens = zip(bad.completion, good.completion, strict=False)
+        first = next((i for i, (a, b) in enumerate(pairs_of_tokens) if a != b),
+                     min(len(bad.completion), len(good.completion)))  # fmt: skip
+        prefix = torch.zeros(len(bad.completion), dtype=torch.bool)
+        prefix[:first] = True
         out.append((good.prompt + good.completion, bad.prompt + bad.completion,
-                    len(bad.prompt), shared))  # fmt: skip
+                    len(bad.prompt), shared, prefix))  # fmt: skip
     return out
 
 
@@ -74,16 +80,17 @@ def completion_logps(model, ids: tuple, n_prompt: int) -> torch.Tensor:
 
 @torch.no_grad()
 def pair_table(model_dir: str, pairs: list) -> torch.Tensor:
-    """(n, 4) per pair: log pi(y+), log pi(y-), and log pi(y-) on the tokens shared with y+
-    and on y-'s own tokens (summed nats)."""
+    """(n, 5) per pair: log pi(y+), log pi(y-), log pi(y-) on the tokens shared with y+ and on
+    y-'s own tokens, and log pi(y-) on the common prefix alone (summed nats)."""
     from spot.models.loading import load_model
 
     model, _ = load_model(model_dir, "float32")
     model.eval()
     rows = []
-    for good, bad, n_prompt, shared in pairs:
+    for good, bad, n_prompt, shared, prefix in pairs:
         lg, lb = completion_logps(model, good, n_prompt), completion_logps(model, bad, n_prompt)
-        rows.append(torch.stack([lg.sum(), lb.sum(), lb[shared].sum(), lb[~shared].sum()]))
+        parts = [lg.sum(), lb.sum(), lb[shared].sum(), lb[~shared].sum(), lb[prefix].sum()]
+        rows.append(torch.stack(parts))
     return torch.stack(rows)
 
 
@@ -118,6 +125,7 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
             **{f"se_{k}": got[k][1] for k in got},
             "dlogp_chosen": moved[0].item(), "dlogp_rejected": moved[1].item(),
             "dlogp_rejected_shared": moved[2].item(), "dlogp_rejected_own": moved[3].item(),
+            "dlogp_rejected_prefix": moved[4].item(),
             "dist_rel": m.get("dist/rel"), "prior_worst_token": m.get("prior/worst_token"),
             "prior_logp": m.get("prior/logp"), "delta": m.get("delta"),
             "tether_chosen": m.get("tether/chosen"), "tether_rejected": m.get("tether/rejected"),
@@ -131,10 +139,11 @@ def table(runs: list[dict], base: dict) -> str:
     for r in runs:
         groups[(r["objective"], r["data"], r["optimizer"], r["lr"])].append(r)
     keys = ("d_arith", "d_prior", "d_ood", "dlogp_chosen", "dlogp_rejected",
-            "dlogp_rejected_shared", "dlogp_rejected_own", "dist_rel")  # fmt: skip
+            "dlogp_rejected_shared", "dlogp_rejected_own", "dlogp_rejected_prefix",
+            "dist_rel")  # fmt: skip
     head = ("| objective | data | opt | lr | seeds | Δ in-domain | Δ prior | Δ OOD "
-            "| Δlog π(y+) | Δlog π(y-) | shared | own | dist/rel |")  # fmt: skip
-    lines = [head, "|" + "---|" * 13]
+            "| Δlog π(y+) | Δlog π(y-) | shared | own | prefix | dist/rel |")  # fmt: skip
+    lines = [head, "|" + "---|" * 14]
     for (obj, data, opt, lr), rows in sorted(groups.items(), key=lambda kv: (kv[0][:3], kv[0][3])):
         cells = []
         for k in keys:
