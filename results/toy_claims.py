@@ -40,10 +40,11 @@ def last_metrics(run: Path) -> dict:
 
 
 def encoded_pairs(pairs: Path, tokenizer, n: int) -> list:
-    """(prompt+y+ ids, prompt+y- ids, prompt length, y- shared mask) for the first n pairs.
+    """(y+ Encoded, y- Encoded, y- shared mask, y- prefix mask) for the first n pairs.
 
-    The mask marks the tokens of y- on the LCS with y+: the tokens the pair shares, where
-    training on y+ pulls y- up (claim 2), apart from y-'s own tokens, which it pushes down.
+    ``shared`` marks the tokens of y- on the LCS with y+, where training on y+ pulls y- up
+    (claim 2), apart from y-'s own tokens, which it pushes down; ``prefix`` marks the tokens
+    before y- and y+ first differ, the only shared ones with identical contexts.
     """
     from rapidfuzz.distance import LCSseq
 
@@ -59,39 +60,36 @@ def encoded_pairs(pairs: Path, tokenizer, n: int) -> list:
         for op in LCSseq.opcodes(bad.completion, good.completion):
             if op.tag == "equal":
                 shared[op.src_start : op.src_end] = True
-        # the common prefix: the tokens before y- and y+ first differ (identical contexts)
-        pairs_of_tokens = zip(bad.completion, good.completion, strict=False)
-        first = next((i for i, (a, b) in enumerate(pairs_of_tokens) if a != b),
-                     min(len(bad.completion), len(good.completion)))  # fmt: skip
+        tokens = zip(bad.completion, good.completion, strict=False)
+        first = next((i for i, (a, b) in enumerate(tokens) if a != b), len(bad.completion))
         prefix = torch.zeros(len(bad.completion), dtype=torch.bool)
         prefix[:first] = True
-        out.append((good.prompt + good.completion, bad.prompt + bad.completion,
-                    len(bad.prompt), shared, prefix))  # fmt: skip
+        out.append((good, bad, shared, prefix))
     return out
-
-
-@torch.no_grad()
-def completion_logps(model, ids: tuple, n_prompt: int) -> torch.Tensor:
-    """(len(ids) - n_prompt,) log-probs of the completion's tokens, one sequence."""
-    x = torch.tensor([ids])
-    logp = model(x).logits[0, :-1].log_softmax(-1)  # (T-1, V): position t predicts t+1
-    return logp.gather(-1, x[0, 1:, None])[n_prompt - 1 :, 0]
 
 
 @torch.no_grad()
 def pair_table(model_dir: str, pairs: list) -> torch.Tensor:
     """(n, 5) per pair: log pi(y+), log pi(y-), log pi(y-) on the tokens shared with y+ and on
     y-'s own tokens, and log pi(y-) on the common prefix alone (summed nats)."""
-    from spot.models.loading import load_model
+    from torch.nn.utils.rnn import pad_sequence
 
-    model, _ = load_model(model_dir, "float32")
-    model.eval()
-    rows = []
-    for good, bad, n_prompt, shared, prefix in pairs:
-        lg, lb = completion_logps(model, good, n_prompt), completion_logps(model, bad, n_prompt)
-        parts = [lg.sum(), lb.sum(), lb[shared].sum(), lb[~shared].sum(), lb[prefix].sum()]
-        rows.append(torch.stack(parts))
-    return torch.stack(rows)
+    from spot.models.loading import load_model
+    from spot.train import head
+    from spot.train.forward import completion_logps
+
+    model, tok = load_model(model_dir, "float32")
+    head.install(model.eval())
+    out = []
+    for i in range(0, len(pairs), 32):
+        good, bad, shared, prefix = zip(*pairs[i : i + 32], strict=True)
+        lg = completion_logps(model, good, tok.pad_token_id, "cpu").logps  # (B, Tc), 0 past end
+        lb = completion_logps(model, bad, tok.pad_token_id, "cpu").logps
+        shared, prefix = (pad_sequence(m, batch_first=True) for m in (shared, prefix))
+        parts = [lg.sum(1), lb.sum(1), (lb * shared).sum(1), (lb * ~shared).sum(1),
+                 (lb * prefix).sum(1)]  # fmt: skip
+        out.append(torch.stack(parts, 1))
+    return torch.cat(out)
 
 
 def collect(roots: list[Path], n_pairs: int) -> list[dict]:
@@ -134,7 +132,7 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
     return runs
 
 
-def table(runs: list[dict], base: dict) -> str:
+def table(runs: list[dict]) -> str:
     groups = defaultdict(list)
     for r in runs:
         groups[(r["objective"], r["data"], r["optimizer"], r["lr"])].append(r)
@@ -147,9 +145,7 @@ def table(runs: list[dict], base: dict) -> str:
     for (obj, data, opt, lr), rows in sorted(groups.items(), key=lambda kv: (kv[0][:3], kv[0][3])):
         cells = []
         for k in keys:
-            vals = [r[k] for r in rows if r[k] is not None]
-            mean = statistics.fmean(vals)
-            spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            mean, spread = mean_sd([r[k] for r in rows if r[k] is not None])
             if k.startswith("d_"):  # accuracy points
                 cells.append(f"{100 * mean:+.1f} ± {100 * spread:.1f}")
             else:
@@ -172,7 +168,10 @@ def frontier(runs: list[dict]) -> str:
         "|" + "---|" * 10,
     ]
     for key, by_lr in sorted(groups.items()):
-        stats = {lr: _mean_sd(rows) for lr, rows in by_lr.items()}
+        stats = {
+            lr: {k: mean_sd([r[k] for r in rows]) for k in ("d_arith", "d_prior")}
+            for lr, rows in by_lr.items()
+        }
         best = max(stats, key=lambda lr: stats[lr]["d_arith"][0])
         safe = [lr for lr in stats if stats[lr]["d_prior"][0] >= -0.02]
         kept = max(safe, key=lambda lr: stats[lr]["d_arith"][0]) if safe else None
@@ -187,12 +186,9 @@ def frontier(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _mean_sd(rows: list[dict]) -> dict[str, tuple[float, float]]:
-    out = {}
-    for k in ("d_arith", "d_prior"):
-        vals = [r[k] for r in rows]
-        out[k] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
-    return out
+def mean_sd(vals: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (0 for one seed)."""
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
 def _pts(mean_sd: tuple[float, float]) -> str:
@@ -208,7 +204,7 @@ def main() -> None:
     runs = collect(args.run, args.pairs)
     print(f"base: {json.dumps({k: round(v[0], 4) for k, v in base.items()})}; "
           f"sampling SE {json.dumps({k: round(v[1], 4) for k, v in base.items()})}\n")  # fmt: skip
-    print(table(runs, base))
+    print(table(runs))
     print("\n" + frontier(runs))
     print("\n```json\n" + json.dumps(runs, indent=1) + "\n```")
 
