@@ -409,7 +409,7 @@ def test_frontier_joins_a_method_over_rates_and_averages_seeds():
     assert run("OUT/elicit/correct.jsonl", "sgd").method == "sft (correct, sgd)"
     assert TrainRun(Path("x"), "bco-run", [], {"objective": "bco"}).method == "bco"
     pts = [
-        Point("a", "sft (surgical)", lr, prior, gain, "e", "base")
+        Point("a", "sft", "sft (surgical)", lr, prior, gain, "e", "base")
         for lr, prior, gain in [(1e-3, -0.04, 0.05), (3e-4, 0.0, 0.03), (1e-3, -0.02, 0.06)]
     ]
     grouped = plots._by_method_and_lr(pts)

@@ -36,6 +36,7 @@ class Point:
     """One training run on the frontier (changes are fractions: 0.05 is 5 points)."""
 
     run: str
+    objective: str
     method: str
     """What the frontier joins over rates: objective, data, optimizer (``TrainRun.method``)."""
     lr: float | None
@@ -144,7 +145,16 @@ def frontier(found: Found) -> tuple[list[Point], list[str]]:
             notes.append(f"{run.name}: its evaluation and the base's share no {group} suite")
             continue
         points.append(
-            Point(run.name, run.method, run.lr, prior, in_domain, evaluation.name, base.name)
+            Point(
+                run.name,
+                run.objective,
+                run.method,
+                run.lr,
+                prior,
+                in_domain,
+                evaluation.name,
+                base.name,
+            )  # fmt: skip
         )
     return points, notes
 
