@@ -249,3 +249,86 @@ def test_a_shipped_set_is_split_and_scored_on_what_was_not_trained_on(tmp_path):
     evals = [s for s in plan(pipe) if s.stage == "eval"]
     assert all(f"gsm8k={tmp_path / 'out' / 'questions-heldout.jsonl'}" in s.config.data
                for s in evals)  # fmt: skip
+
+
+def test_jobs_run_the_same_steps_side_by_side_with_the_same_results(tmp_path):
+    serial, side = tmp_path / "serial", tmp_path / "side"
+    pipe_file = write_small(tmp_path / "small.yaml", serial)
+    assert cli.invoke(app, ["run", str(pipe_file)]).exit_code == 0
+    result = cli.invoke(app, ["run", str(pipe_file), "--out", str(side), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((side / "pipeline.json").read_text())
+    keys = [s["key"] for s in json.loads((serial / "pipeline.json").read_text())["steps"]]
+    assert [s["key"] for s in record["steps"]] == keys  # recorded in plan order
+    assert {s["status"] for s in record["steps"]} == {"ran"}
+    for key in ("train-bco-s0", "train-bco-s1", "eval-base", "eval-bco-s1"):
+        log = (side / "logs" / f"{key}.log").read_text()
+        assert log.startswith("$ ") and f"{key}.yaml" in log  # each step's own process
+        said = "".join(result.output.split())  # the console wraps long lines, even in paths
+        assert f"started,itsoutputin{side / 'logs' / key}.log" in said
+    for run in ("base", "bco-s0", "bco-s1"):  # a process of its own trains the same weights
+        a, b = (json.loads((o / "eval" / run / "scores.json").read_text()) for o in (serial, side))
+        assert {k: s["score"] for k, s in a["suites"].items()} == {
+            k: s["score"] for k, s in b["suites"].items()
+        }
+    for run in ("bco-s0", "bco-s1"):
+        weights = [(o / "train" / run / "final" / "model.safetensors").read_bytes()
+                   for o in (serial, side)]  # fmt: skip
+        assert weights[0] == weights[1]
+    again = cli.invoke(app, ["run", str(pipe_file), "--out", str(side), "--jobs", "2"])
+    assert again.exit_code == 0 and again.output.count("skipped: complete") == len(keys)
+
+    # a dry run does not promise that a step stays complete when one before it runs
+    pipe_file.write_text(pipe_file.read_text().replace("n: 24", "n: 30"))
+    shown = cli.invoke(app, ["run", str(pipe_file), "--out", str(side), "--dry-run"]).output
+    shown = " ".join(shown.split())
+    assert "1/11 questions (toy:arith): to run (after a change)" in shown
+    assert "2/11 elicit: complete now (an earlier step runs first: it may change)" in shown
+
+
+def test_a_failed_job_stops_new_ones_and_names_its_log(tmp_path):
+    from spot.pipeline import parallel
+
+    started: list[str] = []
+
+    class Step:
+        def __init__(self, key, stage):
+            self.key, self.stage = key, stage
+
+    def execute(step):
+        started.append(step.key)
+        if step.key == "train-b":
+            raise ValueError("b broke")
+
+    steps = [Step("filter-x", "filter"), Step("train-a", "train"), Step("train-b", "train"),
+             Step("train-c", "train"), Step("eval-base", "eval"), Step("eval-a", "eval"),
+             Step("eval-b", "eval"), Step("compare", "compare")]  # fmt: skip
+    before, chains, after = parallel.split(steps)
+    assert [s.key for s in before] == ["filter-x"] and [s.key for s in after] == ["compare"]
+    assert [[s.key for s in c] for c in chains] == [
+        ["train-a", "eval-a"],
+        ["train-b", "eval-b"],
+        ["train-c"],
+        ["eval-base"],
+    ]
+    with pytest.raises(ValueError, match="b broke"):
+        parallel.run_chains(chains, 1, execute)  # one at a time: nothing after b starts
+    assert started == ["train-a", "eval-a", "train-b"]
+    assert parallel.threads_each(2, 0) >= 1 and parallel.threads_each(2, 3) == 3
+
+    # a real failing process: the error names the step and its log, the others finish
+    out = tmp_path / "run"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "no completion"}\n')
+    pipe_file = write_small(tmp_path / "small.yaml", out)
+    entry = f"    - {{name: bad, objective: sft, data: {bad}}}\n"
+    pipe_file.write_text(pipe_file.read_text().replace("  runs:\n", "  runs:\n" + entry))
+    result = cli.invoke(app, ["run", str(pipe_file), "--jobs", "2"])
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "train (bad)" in message and str(out / "logs" / "train-bad.log") in message
+    assert "examples" in (out / "logs" / "train-bad.log").read_text()
+    record = json.loads((out / "pipeline.json").read_text())
+    steps = {s["key"]: s["status"] for s in record["steps"]}
+    assert steps["train-bad"] == "failed" and "eval-bad" not in steps
+    assert steps["train-bco-s0"] == "ran"  # started beside it: finished, not abandoned

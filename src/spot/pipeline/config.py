@@ -21,7 +21,8 @@ chains the stages (each stage's input and output paths, the model) belongs to th
 and is refused in a block. ``extends: PRESET`` starts from another pipeline file (mappings
 merge key by key, lists are replaced). A run entry whose ``lr`` and/or ``seed`` is a list is
 a sweep: one run per combination, named ``NAME-lr3e-4-s1``. Top-level ``isolate: true`` runs
-each stage in its own process, ``threads: N`` sets torch's CPU threads, and
+each stage in its own process, ``threads: N`` sets torch's CPU threads, ``jobs: N`` trains
+and evaluates up to N runs side by side (:mod:`spot.pipeline.parallel`), and
 ``train.launcher`` runs training under a launcher (``accelerate launch ...``).
 """
 
@@ -43,7 +44,7 @@ from spot.rectify.config import RectifyConfig
 from spot.train.config import TrainConfig
 
 TOP_KEYS = (
-    *("extends", "out", "model", "isolate", "threads"),
+    *("extends", "out", "model", "isolate", "threads", "jobs"),
     *("questions", "elicit", "rectify", "filter", "train", "eval"),
 )
 OWNED = {
@@ -106,6 +107,9 @@ class Pipeline:
     threads: int = 0
     """CPU threads of torch (0: its default, one per core). A tiny model gains nothing from
     more than one, and on a busy machine spinning threads slow every process down."""
+    jobs: int = 1
+    """Runs trained and evaluated side by side, each in its own process (a sweep of a small
+    model on a many-core CPU, or one run per GPU): :mod:`spot.pipeline.parallel`."""
 
 
 def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
@@ -139,6 +143,7 @@ def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
         launcher=_string(train.get("launcher", ""), f"{where}: train.launcher"),
         isolate=_flag(data.get("isolate", False), f"{where}: isolate"),
         threads=_count(data.get("threads", 0), f"{where}: threads"),
+        jobs=max(1, _count(data.get("jobs", 1), f"{where}: jobs")),
     )
 
 

@@ -27,12 +27,16 @@ class RunConfig:
     only: str = ""
     """Train and evaluate only these runs: names or globs, comma-separated (``spot-bco,sft*``;
     a sweep's entry name picks all its runs). The data stages and the base model always run."""
+    jobs: int = 0
+    """Runs trained and evaluated side by side, each in its own process (0: the file's
+    ``jobs``, 1 if it has none). On a CPU each gets cores / jobs threads."""
     dry_run: bool = False
     """Show the steps and which are complete; run nothing."""
 
     def check(self) -> None:
         if not self.pipeline:
             raise checks.OptionError("name a pipeline file or a shipped one (e.g. toy-demo)")
+        checks.at_least("jobs", self.jobs, 0)
 
 
 DEMOS = {
@@ -54,6 +58,8 @@ class DemoConfig:
     """Output directory (default: runs/demo, runs/demo-quick, runs/demo-smollm2...)."""
     only: str = ""
     """Train and evaluate only these runs (names or globs, comma-separated)."""
+    jobs: int = 0
+    """Runs trained and evaluated side by side (0: the pipeline's ``jobs``)."""
     dry_run: bool = False
     """Show the steps and which are complete; run nothing."""
 
@@ -68,9 +74,11 @@ def run(cfg: RunConfig, console: Console | None = None):
 
     console = console or Console()
     pipe = load_pipeline(Path(cfg.pipeline), cfg.out)
+    if cfg.jobs:
+        pipe.jobs = cfg.jobs
     return run_pipeline(pipe, console, only=cfg.only, dry_run=cfg.dry_run)
 
 
 def demo(cfg: DemoConfig, console: Console | None = None):
     """``spot run`` with the shipped demo pipeline of the chosen model."""
-    return run(RunConfig(cfg.preset(), cfg.out, cfg.only, cfg.dry_run), console)
+    return run(RunConfig(cfg.preset(), cfg.out, cfg.only, cfg.jobs, cfg.dry_run), console)

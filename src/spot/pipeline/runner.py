@@ -18,6 +18,7 @@ follows it) or choose another ``out``.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from spot.pipeline import finish
+from spot.pipeline import finish, parallel
 from spot.pipeline.config import Pipeline
 from spot.pipeline.stages import Step, jsonable, plan
 from spot.records.rundir import FileLock, Incomplete, RunDirError
@@ -57,6 +58,11 @@ class Done:
 def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: bool = False):
     """Run (or, with ``dry_run``, show) every step; returns the list of :class:`Done`."""
     steps = [*plan(pipe, only), finish.compare_step(pipe), finish.report_step(pipe)]
+    if pipe.jobs > 1 and pipe.launcher:
+        raise PipelineError(
+            f"{pipe.path}: jobs {pipe.jobs} runs trainings side by side on this machine; "
+            "train.launcher spreads one over devices: set jobs: 1 with a launcher"
+        )
     for step in steps:  # every option is checked before any work starts
         step.check()
     pipe.out.mkdir(parents=True, exist_ok=True)
@@ -64,12 +70,11 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
     started = time.monotonic()
     with FileLock(pipe.out / "pipeline.json"):
         try:
-            for i, step in enumerate(steps, 1):
-                if step.key == "report" and not dry_run:  # the report reads the record
-                    finish.write_record(pipe, done, time.monotonic() - started)
-                done.append(_noted(step, f"{i}/{len(steps)}", pipe, console, dry_run, done))
+            _steps(steps, pipe, console, dry_run, done, started)
         finally:
             if not dry_run:
+                order = {s.key: i for i, s in enumerate(steps)}
+                done.sort(key=lambda d: order.get(d.key, len(order)))  # jobs finish out of order
                 finish.write_record(pipe, done, time.monotonic() - started)
                 if any(d.key == "compare" and d.status == "skipped" for d in done):
                     finish.print_table(pipe, console)
@@ -77,10 +82,35 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
     return done
 
 
-def _noted(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool, done):
+def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, done, started):
+    """One step after another, or (``jobs`` above 1) the runs' chains side by side."""
+    number = {s.key: f"{i}/{len(steps)}" for i, s in enumerate(steps, 1)}
+
+    def one(step: Step, log: Path | None = None) -> None:
+        if step.key == "report" and not dry_run:  # the report reads the record
+            finish.write_record(pipe, done, time.monotonic() - started)
+        done.append(_noted(step, number[step.key], pipe, console, dry_run, done, log))
+
+    if dry_run:
+        for step in steps:
+            done.append(_show(step, number[step.key], pipe, console, done))
+        return
+    if pipe.jobs <= 1:
+        for step in steps:
+            one(step)
+        return
+    before, chains, after = parallel.split(steps)
+    for step in before:
+        one(step)
+    parallel.run_chains(chains, pipe.jobs, lambda s: one(s, parallel.log_path(pipe.out, s)))
+    for step in after:
+        one(step)
+
+
+def _noted(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool, done, log):
     """:func:`execute`; a step that fails or stops is noted in the summary, then re-raised."""
     try:
-        return execute(step, number, pipe, console, dry_run)
+        return execute(step, number, pipe, console, dry_run, log)
     except BaseException as e:
         stopped = isinstance(e, Incomplete | KeyboardInterrupt)
         done.append(Done(step.key, step.stage, step.label, "stopped" if stopped else "failed",
@@ -109,23 +139,30 @@ def complete(step: Step, stamp: dict | None) -> bool:
     )
 
 
-def execute(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool) -> Done:
+def execute(
+    step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool,
+    log: Path | None = None,
+) -> Done:  # fmt: skip
+    """Skip the step if complete, else run it and write its stamp. With ``log`` (side by side
+    with others) it runs in its own process writing there, and each line names the step."""
     path = stamp_path(pipe, step.key)
     stamp = read_stamp(path)
     finished = complete(step, stamp)
     if dry_run:
-        state = "complete" if finished else "to run" + (" (after a change)" if stamp else "")
-        console.print(f"{number} {step.label}: {state}", highlight=False)
-        return Done(step.key, step.stage, step.label, "skipped" if finished else "pending")
-    console.rule(f"[bold]{number} {step.label}", align="left")
+        return _show(step, number, pipe, console, [])
+    named = f"{number} {step.label}: " if log else ""
+    if not log:
+        console.rule(f"[bold]{number} {step.label}", align="left")
     if finished:
         summary = _describe(step)
-        console.print(f"[dim]skipped: complete[/] ({summary})", highlight=False)
+        console.print(f"{named}[dim]skipped: complete[/] ({summary})", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped", summary=summary)
     _guard(step, stamp)
+    if log:
+        console.print(f"{named}started, its output in {log}", highlight=False)
     started, cpu = time.monotonic(), cpu_seconds()
-    _attempt(step, pipe, console)
-    seconds, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    own = _attempt(step, pipe, console, log)
+    seconds, cpu = time.monotonic() - started, own if own is not None else cpu_seconds() - cpu
     summary = _describe(step)
     record = {
         **{"stage": step.stage, "label": step.label, "settings": step.settings},
@@ -136,22 +173,40 @@ def execute(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: 
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)  # the stamp is written last: a killed step is not complete
-    console.print(f"[green]done[/] in {seconds:.1f} s: {summary}", highlight=False)
+    console.print(f"{named}[green]done[/] in {seconds:.1f} s: {summary}", highlight=False)
     return Done(step.key, step.stage, step.label, "ran", seconds, cpu, summary)
 
 
-def _attempt(step: Step, pipe: Pipeline, console: Console) -> None:
-    """Run the step; a stage's refusal or a bad input becomes one line naming the step."""
-    if pipe.threads:  # here, not earlier: a rerun with nothing to do need not load torch
-        import os
+def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: list[Done]) -> Done:
+    """The dry run's line. A step that is complete now may not stay so when an earlier one
+    runs (new questions change what elicit reads): it says so."""
+    stamp = read_stamp(stamp_path(pipe, step.key))
+    if complete(step, stamp):
+        state = "complete"
+        if any(d.status == "pending" for d in before):
+            state += " now (an earlier step runs first: it may change)"
+        console.print(f"{number} {step.label}: {state}", highlight=False)
+        return Done(step.key, step.stage, step.label, "skipped")
+    state = "to run" + (" (after a change)" if stamp else "")
+    console.print(f"{number} {step.label}: {state}", highlight=False)
+    return Done(step.key, step.stage, step.label, "pending")
 
+
+def _attempt(step: Step, pipe: Pipeline, console: Console, log: Path | None) -> float | None:
+    """Run the step; a stage's refusal or a bad input becomes one line naming the step.
+    Returns the CPU seconds of its process when it had one of its own side by side."""
+    if pipe.threads:  # here, not earlier: a rerun with nothing to do need not load torch
         import torch
 
         torch.set_num_threads(pipe.threads)
         os.environ["OMP_NUM_THREADS"] = str(pipe.threads)  # and stages in their own process
     try:
-        _run(step, pipe, console, write_config(pipe, step))
+        config = write_config(pipe, step)
+        cpu = _run_logged(step, pipe, config, log) if log and config else None
+        if cpu is None:
+            _run(step, pipe, console, config)
         step.after()
+        return cpu
     except PipelineError:
         raise
     except ValueError as e:
@@ -216,6 +271,27 @@ def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None) -> N
         raise Incomplete(f"{step.label}: incomplete (see above); rerun to go on")
     if code != 0:
         raise PipelineError(f"{step.label}: `{shlex.join(command)}` exited with status {code}")
+
+
+def _run_logged(step: Step, pipe: Pipeline, config: Path, log: Path) -> float:
+    """In its own process, side by side with others, its output in ``log``; returns the
+    process's CPU seconds."""
+    command = [sys.executable, "-m", "spot", *step.command, "--config", str(config)]
+    threads = str(parallel.threads_each(pipe.jobs, pipe.threads))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as f:
+        f.write(f"$ {shlex.join(command)}\n")
+        f.flush()
+        env = {**os.environ, "OMP_NUM_THREADS": threads}
+        child = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env)
+        # wait4, not wait: this child's own CPU time (RUSAGE_CHILDREN sums every job's)
+        _, status, usage = os.wait4(child.pid, 0)
+        code = child.returncode = os.waitstatus_to_exitcode(status)
+    if code == 3:
+        raise Incomplete(f"{step.label}: incomplete (see {log}); rerun to go on")
+    if code != 0:
+        raise PipelineError(f"{step.label}: exited with status {code} (its output: {log})")
+    return usage.ru_utime + usage.ru_stime
 
 
 def write_config(pipe: Pipeline, step: Step) -> Path | None:
