@@ -295,8 +295,9 @@ def test_a_failed_job_stops_new_ones_and_names_its_log(tmp_path):
         def __init__(self, key, stage):
             self.key, self.stage = key, stage
 
-    def execute(step):
+    def execute(step, slot):
         started.append(step.key)
+        assert slot == 0  # one job: one slot
         if step.key == "train-b":
             raise ValueError("b broke")
 
@@ -315,6 +316,28 @@ def test_a_failed_job_stops_new_ones_and_names_its_log(tmp_path):
         parallel.run_chains(chains, 1, execute)  # one at a time: nothing after b starts
     assert started == ["train-a", "eval-a", "train-b"]
     assert parallel.threads_each(2, 0) >= 1 and parallel.threads_each(2, 3) == 3
+
+    # job slots: each held by one chain at a time; GPUs shared out between them
+    busy: set[int] = set()
+    seen: set[int] = set()
+
+    def hold(step, slot):
+        assert slot not in busy
+        busy.add(slot)
+        seen.add(slot)
+        time.sleep(0.05)
+        busy.discard(slot)
+
+    parallel.run_chains([[Step(f"train-{i}", "train")] for i in range(8)], 3, hold)
+    assert seen == {0, 1, 2}
+    gpus = [str(i) for i in range(8)]
+    assert [parallel.devices_for(s, 4, gpus) for s in range(4)] == [
+        ["0", "1"],
+        ["2", "3"],
+        ["4", "5"],
+        ["6", "7"],
+    ]
+    assert parallel.devices_for(2, 3, ["4", "6"]) == ["4"] and parallel.devices_for(0, 2, []) == []
 
     # a real failing process: the error names the step and its log, the others finish
     out = tmp_path / "run"

@@ -5,16 +5,20 @@ no other run, and the base model's evaluation is a chain of its own. With ``jobs
 up to that many chains go at once, each step in its own process with its output in
 ``OUT/logs/KEY.log`` (the terminal says when each step starts and ends). Unless ``threads``
 says otherwise, each process gets ``cores // jobs`` CPU threads, so that N processes do
-not fight over the cores. When a step fails, the steps already running finish (and are
-recorded), no new step starts, and the first failure is raised once all have returned.
+not fight over the cores; on a machine with GPUs each of the N slots gets its share of
+them (``CUDA_VISIBLE_DEVICES``: 8 GPUs and 4 jobs, two each). When a step fails, the steps
+already running finish (and are recorded), no new step starts, and the first failure is
+raised once all have returned.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spot.pipeline.stages import Step
@@ -38,32 +42,72 @@ def split(steps: list[Step]) -> tuple[list[Step], list[list[Step]], list[Step]]:
     return steps[:first], list(chains.values()), steps[last + 1 :]
 
 
+@dataclass
+class Side:
+    """How a step runs side by side with others: where its output goes, and what its
+    process's environment adds (threads, devices)."""
+
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
 def threads_each(jobs: int, threads: int) -> int:
     """CPU threads of each process: the pipeline's ``threads``, else the cores shared out."""
     return threads or max(1, (os.cpu_count() or 1) // jobs)
 
 
-def log_path(out: Path, step: Step) -> Path:
-    return out / "logs" / f"{step.key}.log"
+def devices_for(slot: int, jobs: int, devices: list[str]) -> list[str]:
+    """The GPUs of job slot ``slot`` of ``jobs``: an equal share, or (more jobs than GPUs)
+    one GPU that some slots share."""
+    if not devices:
+        return []
+    if jobs > len(devices):
+        return [devices[slot % len(devices)]]
+    share = len(devices) // jobs
+    return devices[slot * share : (slot + 1) * share]
 
 
-def run_chains(chains: list[list[Step]], jobs: int, execute: Callable[[Step], object]) -> None:
-    """Run each chain's steps in order, up to ``jobs`` chains at once. ``execute`` runs one
-    step (and records it); after an exception no new step starts."""
+def visible_devices() -> list[str]:
+    """The GPUs this process may use (``CUDA_VISIBLE_DEVICES``, else all torch sees)."""
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if named is not None:
+        return [d for d in named.split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def side(out: Path, step: Step, slot: int, jobs: int, threads: int) -> Side:
+    env = {"OMP_NUM_THREADS": str(threads_each(jobs, threads))}
+    devices = devices_for(slot, jobs, visible_devices())
+    if devices:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    return Side(out / "logs" / f"{step.key}.log", env)
+
+
+def run_chains(chains: list[list[Step]], jobs: int, execute: Callable[[Step, int], object]):
+    """Run each chain's steps in order, up to ``jobs`` chains at once. ``execute(step, slot)``
+    runs one step (and records it) in job slot ``slot`` (0 to jobs - 1, one chain at a time
+    each); after an exception no new step starts."""
     failed: list[BaseException] = []
     lock = threading.Lock()
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(jobs):
+        slots.put(slot)
 
     def one(chain: list[Step]) -> None:
-        for step in chain:
-            with lock:
-                if failed:
-                    return
-            try:
-                execute(step)
-            except BaseException as e:  # noqa: BLE001 - re-raised below, in the caller's thread
+        slot = slots.get()
+        try:
+            for step in chain:
                 with lock:
-                    failed.append(e)
-                return
+                    if failed:
+                        return
+                execute(step, slot)
+        except BaseException as e:  # noqa: BLE001 - re-raised below, in the caller's thread
+            with lock:
+                failed.append(e)
+        finally:
+            slots.put(slot)
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="spot-job") as pool:
         for future in [pool.submit(one, chain) for chain in chains]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -86,10 +87,13 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
     """One step after another, or (``jobs`` above 1) the runs' chains side by side."""
     number = {s.key: f"{i}/{len(steps)}" for i, s in enumerate(steps, 1)}
 
-    def one(step: Step, log: Path | None = None) -> None:
+    def one(step: Step, side: parallel.Side | None = None) -> None:
         if step.key == "report" and not dry_run:  # the report reads the record
             finish.write_record(pipe, done, time.monotonic() - started)
-        done.append(_noted(step, number[step.key], pipe, console, dry_run, done, log))
+        done.append(_noted(step, number[step.key], pipe, console, dry_run, done, side))
+
+    def beside(step: Step, slot: int) -> None:
+        one(step, parallel.side(pipe.out, step, slot, pipe.jobs, pipe.threads))
 
     if dry_run:
         for step in steps:
@@ -102,15 +106,15 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
     before, chains, after = parallel.split(steps)
     for step in before:
         one(step)
-    parallel.run_chains(chains, pipe.jobs, lambda s: one(s, parallel.log_path(pipe.out, s)))
+    parallel.run_chains(chains, pipe.jobs, beside)
     for step in after:
         one(step)
 
 
-def _noted(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool, done, log):
+def _noted(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool, done, side):
     """:func:`execute`; a step that fails or stops is noted in the summary, then re-raised."""
     try:
-        return execute(step, number, pipe, console, dry_run, log)
+        return execute(step, number, pipe, console, dry_run, side)
     except BaseException as e:
         stopped = isinstance(e, Incomplete | KeyboardInterrupt)
         done.append(Done(step.key, step.stage, step.label, "stopped" if stopped else "failed",
@@ -141,27 +145,28 @@ def complete(step: Step, stamp: dict | None) -> bool:
 
 def execute(
     step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool,
-    log: Path | None = None,
+    side: parallel.Side | None = None,
 ) -> Done:  # fmt: skip
-    """Skip the step if complete, else run it and write its stamp. With ``log`` (side by side
-    with others) it runs in its own process writing there, and each line names the step."""
+    """Skip the step if complete, else run it and write its stamp. With ``side`` (side by
+    side with others) it runs in its own process writing to its log, and each line names
+    the step."""
     path = stamp_path(pipe, step.key)
     stamp = read_stamp(path)
     finished = complete(step, stamp)
     if dry_run:
         return _show(step, number, pipe, console, [])
-    named = f"{number} {step.label}: " if log else ""
-    if not log:
+    named = f"{number} {step.label}: " if side else ""
+    if not side:
         console.rule(f"[bold]{number} {step.label}", align="left")
     if finished:
         summary = _describe(step)
         console.print(f"{named}[dim]skipped: complete[/] ({summary})", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped", summary=summary)
     _guard(step, stamp)
-    if log:
-        console.print(f"{named}started, its output in {log}", highlight=False)
+    if side:
+        console.print(f"{named}started, its output in {side.log}", highlight=False)
     started, cpu = time.monotonic(), cpu_seconds()
-    own = _attempt(step, pipe, console, log)
+    own = _attempt(step, pipe, console, side)
     seconds, cpu = time.monotonic() - started, own if own is not None else cpu_seconds() - cpu
     summary = _describe(step)
     record = {
@@ -192,7 +197,7 @@ def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: lis
     return Done(step.key, step.stage, step.label, "pending")
 
 
-def _attempt(step: Step, pipe: Pipeline, console: Console, log: Path | None) -> float | None:
+def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None:
     """Run the step; a stage's refusal or a bad input becomes one line naming the step.
     Returns the CPU seconds of its process when it had one of its own side by side."""
     if pipe.threads:  # here, not earlier: a rerun with nothing to do need not load torch
@@ -202,7 +207,7 @@ def _attempt(step: Step, pipe: Pipeline, console: Console, log: Path | None) -> 
         os.environ["OMP_NUM_THREADS"] = str(pipe.threads)  # and stages in their own process
     try:
         config = write_config(pipe, step)
-        cpu = _run_logged(step, pipe, config, log) if log and config else None
+        cpu = _run_beside(step, config, side) if side and config else None
         if cpu is None:
             _run(step, pipe, console, config)
         step.after()
@@ -273,22 +278,22 @@ def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None) -> N
         raise PipelineError(f"{step.label}: `{shlex.join(command)}` exited with status {code}")
 
 
-def _run_logged(step: Step, pipe: Pipeline, config: Path, log: Path) -> float:
-    """In its own process, side by side with others, its output in ``log``; returns the
+def _run_beside(step: Step, config: Path, side: parallel.Side) -> float:
+    """In its own process, side by side with others, its output in its log; returns the
     process's CPU seconds."""
     command = [sys.executable, "-m", "spot", *step.command, "--config", str(config)]
-    threads = str(parallel.threads_each(pipe.jobs, pipe.threads))
+    log = side.log
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as f:
         f.write(f"$ {shlex.join(command)}\n")
         f.flush()
-        env = {**os.environ, "OMP_NUM_THREADS": threads}
+        env = {**os.environ, **side.env}
         child = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env)
         # wait4, not wait: this child's own CPU time (RUSAGE_CHILDREN sums every job's)
         _, status, usage = os.wait4(child.pid, 0)
         code = child.returncode = os.waitstatus_to_exitcode(status)
-    if code == 3:
-        raise Incomplete(f"{step.label}: incomplete (see {log}); rerun to go on")
+    if code in (3, 130, -signal.SIGINT):  # incomplete, or interrupted (Ctrl-C reaches all)
+        raise Incomplete(f"{step.label}: stopped (see {log}); rerun to go on")
     if code != 0:
         raise PipelineError(f"{step.label}: exited with status {code} (its output: {log})")
     return usage.ru_utime + usage.ru_stime
