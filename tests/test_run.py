@@ -285,6 +285,15 @@ def test_jobs_run_the_same_steps_side_by_side_with_the_same_results(tmp_path):
     assert "1/11 questions (toy:arith): to run (after a change)" in shown
     assert "2/11 elicit: complete now (an earlier step runs first: it may change)" in shown
 
+    # a dry run reads while another process writes (a sweep's progress); a run refuses
+    from spot.records.rundir import FileLock
+
+    with FileLock(side / "pipeline.json"):
+        shown = cli.invoke(app, ["run", str(pipe_file), "--out", str(side), "--dry-run"])
+        assert shown.exit_code == 0 and "another spot process" in " ".join(shown.output.split())
+        refused = cli.invoke(app, ["run", str(pipe_file), "--out", str(side)])
+        assert refused.exit_code != 0 and "another spot process" in str(refused.exception)
+
 
 def test_a_failed_job_stops_new_ones_and_names_its_log(tmp_path):
     from spot.pipeline import parallel

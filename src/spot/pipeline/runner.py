@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +70,14 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
     pipe.out.mkdir(parents=True, exist_ok=True)
     done: list[Done] = []
     started = time.monotonic()
-    with FileLock(pipe.out / "pipeline.json"):
+    with ExitStack() as held:
+        try:
+            held.enter_context(FileLock(pipe.out / "pipeline.json"))
+        except RunDirError:
+            if not dry_run:
+                raise
+            console.print(f"[dim]{pipe.out} is being written by another spot process: the "
+                          "steps it is running show as to run[/]")  # fmt: skip
         try:
             _steps(steps, pipe, console, dry_run, done, started)
         finally:
@@ -150,11 +158,11 @@ def execute(
     """Skip the step if complete, else run it and write its stamp. With ``side`` (side by
     side with others) it runs in its own process writing to its log, and each line names
     the step."""
+    if dry_run:
+        return _show(step, number, pipe, console, [])
     path = stamp_path(pipe, step.key)
     stamp = read_stamp(path)
     finished = complete(step, stamp)
-    if dry_run:
-        return _show(step, number, pipe, console, [])
     named = f"{number} {step.label}: " if side else ""
     if not side:
         console.rule(f"[bold]{number} {step.label}", align="left")
