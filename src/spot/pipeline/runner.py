@@ -196,13 +196,23 @@ def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: lis
     stamp = read_stamp(stamp_path(pipe, step.key))
     if complete(step, stamp):
         state = "complete"
-        if any(d.status == "pending" for d in before):
+        if any(d.status == "pending" and _feeds(d, step) for d in before):
             state += " now (an earlier step runs first: it may change)"
         console.print(f"{number} {step.label}: {state}", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped")
     state = "to run" + (" (after a change)" if stamp else "")
     console.print(f"{number} {step.label}: {state}", highlight=False)
     return Done(step.key, step.stage, step.label, "pending")
+
+
+def _feeds(earlier: Done, step: Step) -> bool:
+    """Whether what ``earlier`` writes may be what ``step`` reads: the data stages feed all
+    that follows, a training its evaluation, every run the table and the report."""
+    if earlier.stage in ("questions", "elicit", "rectify", "filter"):
+        return True
+    if step.stage == "eval":
+        return earlier.key == "train-" + step.key.removeprefix("eval-")
+    return step.stage in ("compare", "report")
 
 
 def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None:
