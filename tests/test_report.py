@@ -418,3 +418,8 @@ def test_frontier_joins_a_method_over_rates_and_averages_seeds():
     assert plots._mean(seeds, "prior") == pytest.approx(-3.0)
     assert plots._mean(seeds, "in_domain") == pytest.approx(5.5)
     assert plots.frontier_figure(pts)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plots.close_up(grouped) is None  # all near the base: one panel
+    wrecked = [*pts, Point("d", "sft", "sft (direct)", 1e-3, -0.945, -0.485, "e", "base")]
+    near = plots.close_up(plots._by_method_and_lr(wrecked))  # a close-up without the -94.5
+    assert near == [pytest.approx((0.0, 3.0)), pytest.approx((-3.0, 5.5))]
+    assert plots.frontier_figure(wrecked)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -133,12 +133,41 @@ def eval_figure(runs: list[TrainRun]) -> bytes | None:
     return _png(fig)
 
 
+ZOOM = -10.0
+"""Points (in either change) below this make the frontier figure add a panel without them:
+one wrecked run (-90) would squeeze every run that matters into a corner."""
+
+
 def frontier_figure(points: list[Point]) -> bytes:
     """In-domain gain against prior change, one colour per method (objective, data, optimizer),
-    its rates joined in order; seeds of one rate are drawn faintly and joined by their mean."""
+    its rates joined in order; seeds of one rate are drawn faintly and joined by their mean.
+    When some run fell far (below ``ZOOM`` points), a second panel shows the rest up close."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    for method, by_lr in _by_method_and_lr(points).items():
+    groups = _by_method_and_lr(points)
+    near = close_up(groups)
+    zoom = near is not None
+    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(12.0 if zoom else 6.4, 4.8))
+    for ax in axes if zoom else [axes]:
+        _draw_frontier(ax, groups)
+    if near is not None:
+        xs, ys = [x for x, _ in near] + [0.0], [y for _, y in near] + [0.0]
+        pad = 1.0
+        axes[1].set_xlim(min(xs) - pad, max(xs) + pad)
+        axes[1].set_ylim(min(ys) - pad, max(ys) + pad)
+        axes[1].set_title(f"close up: the runs within {-ZOOM:g} points of the base", fontsize=10)
+        axes[1].get_legend().remove()
+    return _png(fig)
+
+
+def close_up(groups: dict[str, list[tuple[float | None, list[Point]]]]) -> list | None:
+    """The (prior, in-domain) means within ``ZOOM`` points of the base, when some are not."""
+    means = [(_mean(ps, "prior"), _mean(ps, "in_domain")) for by in groups.values() for _, ps in by]
+    near = [m for m in means if min(m) >= ZOOM]
+    return near if 0 < len(near) < len(means) else None
+
+
+def _draw_frontier(ax, groups: dict[str, list[tuple[float | None, list[Point]]]]) -> None:
+    for method, by_lr in groups.items():
         means = [(lr, _mean(ps, "prior"), _mean(ps, "in_domain"), ps) for lr, ps in by_lr]
         (line,) = ax.plot([m[1] for m in means], [m[2] for m in means], "-o", label=method)
         for lr, x, y, ps in means:
@@ -149,7 +178,7 @@ def frontier_figure(points: list[Point]) -> bytes:
                 f" ({len(ps)} seeds)" if len(ps) > 1 else ""
             )
             ax.annotate(text, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points",
-                        color=line.get_color())  # fmt: skip
+                        color=line.get_color(), annotation_clip=True)  # fmt: skip
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.plot([0], [0], "k*", markersize=10, label="base")
@@ -157,7 +186,6 @@ def frontier_figure(points: list[Point]) -> bytes:
     ax.set_ylabel("in-domain accuracy change vs base (points)")
     ax.set_title("trade-off: up is learning, left is forgetting", fontsize=10)
     ax.legend(fontsize=7)
-    return _png(fig)
 
 
 def _by_method_and_lr(points: list[Point]) -> dict[str, list[tuple[float | None, list[Point]]]]:
