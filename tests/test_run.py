@@ -122,7 +122,7 @@ def test_only_sweeps_changed_settings_isolation_and_report(tmp_path, monkeypatch
     pipe = dataclasses.replace(load_pipeline(pipe_file), isolate=True)
     step = next(s for s in plan(pipe) if s.key == "filter-surgical")
     (out / ".stamps" / "filter-surgical.json").unlink()
-    done = pipeline_runner.execute(step, "1/1", pipe, Console(), dry_run=False)
+    done = pipeline_runner.execute(step, "1/1", pipe, Console())
     assert done.status == "ran" and (out / "configs" / "filter-surgical.yaml").exists()
 
     # a changed setting is never silently reused: the cheap filter is redone, and training on

@@ -96,9 +96,9 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
     number = {s.key: f"{i}/{len(steps)}" for i, s in enumerate(steps, 1)}
 
     def one(step: Step, side: parallel.Side | None = None) -> None:
-        if step.key == "report" and not dry_run:  # the report reads the record
+        if step.key == "report":  # the report reads the record
             finish.write_record(pipe, done, time.monotonic() - started)
-        done.append(_noted(step, number[step.key], pipe, console, dry_run, done, side))
+        done.append(_noted(step, number[step.key], pipe, console, done, side))
 
     def beside(step: Step, slot: int) -> None:
         one(step, parallel.side(pipe.out, step, slot, pipe.jobs, pipe.threads))
@@ -119,10 +119,10 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
         one(step)
 
 
-def _noted(step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool, done, side):
+def _noted(step: Step, number: str, pipe: Pipeline, console: Console, done, side):
     """:func:`execute`; a step that fails or stops is noted in the summary, then re-raised."""
     try:
-        return execute(step, number, pipe, console, dry_run, side)
+        return execute(step, number, pipe, console, side)
     except BaseException as e:
         stopped = isinstance(e, Incomplete | KeyboardInterrupt)
         done.append(Done(step.key, step.stage, step.label, "stopped" if stopped else "failed",
@@ -152,14 +152,11 @@ def complete(step: Step, stamp: dict | None) -> bool:
 
 
 def execute(
-    step: Step, number: str, pipe: Pipeline, console: Console, dry_run: bool,
-    side: parallel.Side | None = None,
-) -> Done:  # fmt: skip
+    step: Step, number: str, pipe: Pipeline, console: Console, side: parallel.Side | None = None
+) -> Done:
     """Skip the step if complete, else run it and write its stamp. With ``side`` (side by
     side with others) it runs in its own process writing to its log, and each line names
     the step."""
-    if dry_run:
-        return _show(step, number, pipe, console, [])
     path = stamp_path(pipe, step.key)
     stamp = read_stamp(path)
     finished = complete(step, stamp)
@@ -217,17 +214,14 @@ def _feeds(earlier: Done, step: Step) -> bool:
 
 def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None:
     """Run the step; a stage's refusal or a bad input becomes one line naming the step.
-    Returns the CPU seconds of its process when it had one of its own side by side."""
+    Returns the CPU seconds of its process when it had one of its own."""
     if pipe.threads:  # here, not earlier: a rerun with nothing to do need not load torch
         import torch
 
         torch.set_num_threads(pipe.threads)
         os.environ["OMP_NUM_THREADS"] = str(pipe.threads)  # and stages in their own process
     try:
-        config = write_config(pipe, step)
-        cpu = _run_beside(step, config, side) if side and config else None
-        if cpu is None:
-            _run(step, pipe, console, config)
+        cpu = _run(step, pipe, console, write_config(pipe, step), side)
         step.after()
         return cpu
     except PipelineError:
@@ -274,12 +268,13 @@ def _guard(step: Step, stamp: dict | None) -> None:
         )
 
 
-def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None) -> None:
-    """In this process, or (``isolate``, or training with a launcher) in its own."""
+def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None, side) -> float | None:
+    """In this process, or (``isolate``, training with a launcher, or side by side with
+    other steps) in its own; returns that process's CPU seconds."""
     launcher = pipe.launcher if step.stage == "train" else ""
-    if config is None or not (pipe.isolate or launcher):
+    if config is None or not (pipe.isolate or launcher or side):
         step.run(console)
-        return
+        return None
     from spot.config import PRESETS
 
     prefix = (
@@ -288,32 +283,29 @@ def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None) -> N
         else [sys.executable]
     )
     command = [*prefix, "-m", "spot", *step.command, "--config", str(config)]
-    console.print(f"[dim]$ {shlex.join(command)}[/]", highlight=False)
-    code = subprocess.run(command).returncode
-    if code == 3:  # the stage's "incomplete": it wrote what it could, a rerun goes on
-        raise Incomplete(f"{step.label}: incomplete (see above); rerun to go on")
-    if code != 0:
-        raise PipelineError(f"{step.label}: `{shlex.join(command)}` exited with status {code}")
+    if side is None:
+        console.print(f"[dim]$ {shlex.join(command)}[/]", highlight=False)
+        return _child(step, command, None, "above", {})
+    side.log.parent.mkdir(parents=True, exist_ok=True)
+    with side.log.open("w") as log:
+        log.write(f"$ {shlex.join(command)}\n")
+        log.flush()
+        return _child(step, command, log, str(side.log), side.env)
 
 
-def _run_beside(step: Step, config: Path, side: parallel.Side) -> float:
-    """In its own process, side by side with others, its output in its log; returns the
-    process's CPU seconds."""
-    command = [sys.executable, "-m", "spot", *step.command, "--config", str(config)]
-    log = side.log
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as f:
-        f.write(f"$ {shlex.join(command)}\n")
-        f.flush()
-        env = {**os.environ, **side.env}
-        child = subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, env=env)
-        # wait4, not wait: this child's own CPU time (RUSAGE_CHILDREN sums every job's)
-        _, status, usage = os.wait4(child.pid, 0)
-        code = child.returncode = os.waitstatus_to_exitcode(status)
-    if code in (3, 130, -signal.SIGINT):  # incomplete, or interrupted (Ctrl-C reaches all)
-        raise Incomplete(f"{step.label}: stopped (see {log}); rerun to go on")
+def _child(step: Step, command: list[str], log, where: str, env: dict[str, str]) -> float:
+    """Run ``command`` (its output to ``log``, or the terminal), the step's exit status named;
+    returns its CPU seconds."""
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log else None,
+                             env={**os.environ, **env})  # fmt: skip
+    # wait4, not wait: this child's own CPU time (RUSAGE_CHILDREN sums every job's)
+    _, status, usage = os.wait4(child.pid, 0)
+    code = child.returncode = os.waitstatus_to_exitcode(status)
+    if code in (3, 130, -signal.SIGINT):  # incomplete, or interrupted: a rerun goes on
+        raise Incomplete(f"{step.label}: stopped (see {where}); rerun to go on")
     if code != 0:
-        raise PipelineError(f"{step.label}: exited with status {code} (its output: {log})")
+        raise PipelineError(f"{step.label}: `{shlex.join(command)}` exited with status {code}"
+                            + ("" if log is None else f" (its output: {where})"))  # fmt: skip
     return usage.ru_utime + usage.ru_stime
 
 

@@ -145,17 +145,17 @@ def frontier_figure(points: list[Point]) -> bytes:
     plt = _pyplot()
     groups = _by_method_and_lr(points)
     near = close_up(groups)
-    zoom = near is not None
-    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(12.0 if zoom else 6.4, 4.8))
-    for ax in axes if zoom else [axes]:
+    panels = 1 if near is None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.8), squeeze=False)
+    for ax in axes[0]:
         _draw_frontier(ax, groups)
     if near is not None:
+        zoomed, pad = axes[0][1], 1.0
         xs, ys = [x for x, _ in near] + [0.0], [y for _, y in near] + [0.0]
-        pad = 1.0
-        axes[1].set_xlim(min(xs) - pad, max(xs) + pad)
-        axes[1].set_ylim(min(ys) - pad, max(ys) + pad)
-        axes[1].set_title(f"close up: the runs within {-ZOOM:g} points of the base", fontsize=10)
-        axes[1].get_legend().remove()
+        zoomed.set_xlim(min(xs) - pad, max(xs) + pad)
+        zoomed.set_ylim(min(ys) - pad, max(ys) + pad)
+        zoomed.set_title(f"close up: the runs within {-ZOOM:g} points of the base", fontsize=10)
+        zoomed.get_legend().remove()
     return _png(fig)
 
 
