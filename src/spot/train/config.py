@@ -36,7 +36,8 @@ class TrainConfig:
     epochs: int = 2
     """Passes over the data."""
     max_steps: int = 0
-    """Stop after this many optimizer steps (0: epochs decide)."""
+    """The run's length in optimizer steps, in place of ``epochs`` (0: epochs decide): fewer
+    than the epochs hold stops early, more goes on into further passes over the data."""
     batch_size: int = 32
     """Global batch: examples per optimizer step across all processes."""
     micro_batch_size: int = 2
