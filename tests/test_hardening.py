@@ -552,3 +552,24 @@ def test_unchanged_settings_record_allows_a_rerun(tmp_path):
     with pytest.raises(RunDirError, match="a=1.*not.*a=2"), RunDir(tmp_path / "d", "x", {"a": 2}):
         pass
     assert json.loads((tmp_path / "d" / "run.json").read_text())["may_change"] == {"b": 2}
+
+
+def test_weights_fingerprints_from_many_threads_share_one_memo(tmp_path):
+    # spot run --jobs fingerprints models from several threads of one process at once
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spot.train.reference import weights_digest
+
+    memo = tmp_path / "weights.json"
+    models = []
+    for i in range(16):
+        (d := tmp_path / f"m{i}").mkdir()
+        (d / "model.safetensors").write_bytes(bytes([i]) * 1000)
+        models.append(d)
+    with ThreadPoolExecutor(8) as pool:
+        digests = list(pool.map(lambda d: weights_digest(d, memo), models))
+    for i, digest in enumerate(digests):  # each one its own, as computed by hand
+        file_hash = hashlib.sha256(bytes([i]) * 1000).hexdigest()
+        assert digest == hashlib.sha256(f"model.safetensors:{file_hash}".encode()).hexdigest()[:16]
+    assert not list(tmp_path.glob("weights.json.*.tmp"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -44,17 +45,18 @@ def weights_digest(model_dir: str | Path, memo: Path | None = None) -> str:
         raise ValueError(f"{model_dir}: no weight files to fingerprint")
     memo = memo or default_cache().parent / "weights.json"
     known = json.loads(memo.read_text()) if memo.exists() else {}
-    h = hashlib.sha256()
+    h, learned = hashlib.sha256(), False
     for f in files:
         stat = f.stat()
         token = f"{f.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         if token not in known:
-            known[token] = _file_sha256(f)
+            known[token], learned = _file_sha256(f), True
         h.update(f"{f.name}:{known[token]}".encode())
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(known))
-    tmp.replace(memo)
+    if learned:  # the memo is shared by processes and by a runner's threads: a tmp file each
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(memo)
     return h.hexdigest()[:16]
 
 
