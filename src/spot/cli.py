@@ -196,10 +196,14 @@ def connect4_generate(cfg) -> None:
 
 def train(cfg) -> None:
     """Train against a frozen reference: SPoT-BCO/BCE, DPO, Reward-SFT, SFT, DFT (stage 4)."""
+    from accelerate import PartialState
+
     from spot.pipeline.training import periodic_eval
     from spot.train.loop import train as run
 
     last = run(cfg, periodic_eval(cfg))
+    if not PartialState().is_main_process:  # one line per run, not per rank
+        return
     console.print(
         f"train done: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}; "
         f"model in {cfg.out / 'final'}"

@@ -53,14 +53,17 @@ def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
     set_seed(cfg.seed)
     model, tokenizer = setup.load_policy(cfg, acc)
     examples = setup.load_examples(cfg, acc, tokenizer)
-    shift = RewardShift(cfg.delta_mode, cfg.delta_decay)
-    loss = setup.make_loss(cfg, acc, model, tokenizer, examples, shift)
-    model = setup.prepare_model(cfg, model)
-    watch = setup.watchers(cfg, model, tokenizer)  # before resume: the anchor is the base
+    model = setup.prepare_model(cfg, model, acc)
     plan = StepPlan(len(examples), cfg.batch_size, cfg.epochs, cfg.max_steps, cfg.seed)
     opt, sched = setup.optimizer(cfg, model, plan.total)
     model, opt = acc.prepare(model, opt)
     acc.register_for_checkpointing(sched)
+    # the reference and the anchor come from the prepared policy before any update or
+    # resume: the engine's own weights (sharded, or cast to bf16 by DeepSpeed) and forward,
+    # so that at step 1 policy and reference are the same computation
+    shift = RewardShift(cfg.delta_mode, cfg.delta_decay)
+    loss = setup.make_loss(cfg, acc, model, tokenizer, examples, shift)
+    watch = setup.watchers(cfg, acc, model, tokenizer)
     start = checkpoint.resume(acc, cfg.out, shift) if cfg.resume else 0
     if cfg.report_to:
         acc.init_trackers("spot", config={k: str(v) for k, v in vars(cfg).items()})

@@ -94,16 +94,23 @@ def _from_file(path: Path, n: int) -> list[tuple[str, str]]:
 
 
 class Anchor:
-    """The initial trainable weights (or a seeded sample of them), to measure drift."""
+    """The initial trainable weights (or a seeded sample of them), to measure drift.
+
+    Under sharding engines each process remembers and measures only the entries it holds
+    (a ZeRO-3 partition, an FSDP2 shard) and the sums are added up across processes, so
+    every rank must call :meth:`distance` (the training loop measures on all of them).
+    """
 
     def __init__(self, model) -> None:
         params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        self.sampled = sum(p.numel() for _, p in params) > FULL_COPY_LIMIT
+        self.sharded = any(_is_shard(p) for _, p in params)
+        total = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for _, p in params)
+        self.sampled = total > FULL_COPY_LIMIT
         self.index: dict[str, torch.Tensor | None] = {}
         self.start: dict[str, torch.Tensor] = {}
         for name, p in params:
-            flat = p.detach().reshape(-1)
-            if flat.numel() == 0:  # a ZeRO-3 / FSDP shard placeholder: nothing local to track
+            flat = _local(p).reshape(-1)
+            if flat.numel() == 0:  # nothing held here
                 continue
             idx = None
             if self.sampled and flat.numel() > SAMPLE_PER_TENSOR:
@@ -119,9 +126,36 @@ class Anchor:
         for name, p in model.named_parameters():
             if name not in self.start:
                 continue
-            flat, idx = p.detach().reshape(-1), self.index[name]
+            flat, idx = _local(p).reshape(-1), self.index[name]
             now = (flat if idx is None else flat[idx.to(flat.device)]).float().cpu()
             scale = 1.0 if idx is None else flat.numel() / idx.numel()  # sample -> whole tensor
             moved += scale * (now - self.start[name]).pow(2).sum().item()
             norm += scale * self.start[name].pow(2).sum().item()
+        if self.sharded:
+            moved, norm = _sum_over_ranks(moved, norm)
         return {"dist/l2": math.sqrt(moved), "dist/rel": math.sqrt(moved / max(norm, 1e-30))}
+
+
+def _is_shard(p) -> bool:
+    return hasattr(p, "ds_tensor") or hasattr(p, "to_local")
+
+
+def _local(p) -> torch.Tensor:
+    """The entries of ``p`` this process holds: its ZeRO-3 partition (zero-padded at the
+    end: the padding never moves, so it adds nothing), its FSDP2 (DTensor) shard, or all."""
+    if hasattr(p, "ds_tensor"):
+        return p.ds_tensor.detach()
+    if hasattr(p, "to_local"):
+        return p.to_local().detach()
+    return p.detach()
+
+
+def _sum_over_ranks(*values: float) -> list[float]:
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()

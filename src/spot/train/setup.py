@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 
 from spot.models.chat import ChatOptions
 from spot.records.rundir import RunDir, file_digest, settings_of
@@ -36,14 +38,13 @@ from spot.train.schedule import lr_factor, warmup_steps
 
 def accelerator(cfg: TrainConfig) -> Accelerator:
     """Accelerator whose accumulation count is ours under DeepSpeed (its engine steps by it)."""
-    from accelerate import PartialState
     from accelerate.state import AcceleratorState
-    from accelerate.utils import DistributedType
 
     # a second train() in one process (e.g. another precision) needs a fresh AcceleratorState;
     # the process group (PartialState) is kept
     AcceleratorState._reset_state()
-    state = PartialState()
+    _one_precision(cfg)
+    state = process_state()
     per_step = math.ceil(cfg.batch_size / (state.num_processes * cfg.micro_batch_size))
     deepspeed = state.distributed_type == DistributedType.DEEPSPEED
     trackers = [t for t in cfg.report_to.split(",") if t.strip()]
@@ -57,7 +58,54 @@ def accelerator(cfg: TrainConfig) -> Accelerator:
         ds = acc.state.deepspeed_plugin.deepspeed_config
         ds["train_micro_batch_size_per_gpu"] = cfg.micro_batch_size
         ds["gradient_clipping"] = cfg.max_grad_norm
+    if acc.num_processes > 1:
+        _say(acc, f"train: {acc.num_processes} processes, {engine_name(acc)} on {state.backend}")
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and acc.is_main_process:
+        if acc.distributed_type != DistributedType.FSDP:  # accelerate: FSDP on GPUs only
+            print(f"train: the accelerate config asks for FSDP, which accelerate enables on "
+                  f"GPUs only: this run is plain {acc.distributed_type.value} (nothing sharded)",
+                  flush=True)  # fmt: skip
     return acc
+
+
+def engine_name(acc: Accelerator) -> str:
+    """``DeepSpeed ZeRO-2``, ``FSDP``, ``MULTI_CPU`` (DDP on CPU), ``MULTI_GPU`` (DDP), ..."""
+    if acc.distributed_type == DistributedType.DEEPSPEED:
+        return f"DeepSpeed ZeRO-{_zero_stage(acc)}"
+    return acc.distributed_type.value
+
+
+def _one_precision(cfg: TrainConfig) -> None:
+    """spot's ``--mixed-precision`` is the one setting of precision; an accelerate config
+    that says otherwise is refused rather than silently overridden."""
+    from spot.checks import OptionError
+
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if launcher not in ("no", cfg.mixed_precision):
+        raise OptionError(
+            f"--mixed-precision: the accelerate config says mixed_precision {launcher!r} but "
+            f"spot trains at {cfg.mixed_precision!r}; precision is spot's setting: pass "
+            f"--mixed-precision {launcher} (or mixed_precision in the train config) and drop "
+            "it from the accelerate config"
+        )
+
+
+def process_state():
+    """The process group, formed the same way whatever the machine.
+
+    accelerate forms a multi-process CPU group only when asked with ``cpu=True``, and under
+    DeepSpeed on a machine without a GPU it names no backend (DeepSpeed then forms a group
+    that accelerate does not count: every rank believes it is alone). So: gloo for DeepSpeed
+    without a GPU; ``cpu=True`` when the launcher says CPU or there is no GPU.
+    """
+    from accelerate import PartialState
+
+    gpu = torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() != "true"
+    if gpu:
+        return PartialState()
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return PartialState(backend="gloo")
+    return PartialState(cpu=True)
 
 
 @contextmanager
@@ -105,6 +153,7 @@ def load_policy(cfg: TrainConfig, acc: Accelerator):
 
 def pair_layout(cfg: TrainConfig, model, acc: Accelerator) -> str:
     """``cfg.pair_layout``, unless the attention kernel takes no 4D mask (then separate)."""
+    model = acc.unwrap_model(model)
     if cfg.pair_layout == "shared" and not supports_4d(model):
         kernel = getattr(model.config, "_attn_implementation", "?")
         if acc.is_main_process:
@@ -162,15 +211,18 @@ def make_loss(cfg, acc, model, tokenizer, examples, shift: RewardShift) -> PairL
 
 
 def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: str):
-    """(n, 2) reference log-probs: from the shared cache, or computed once and cached."""
+    """(n, 2) reference log-probs: from the shared cache, or computed once and cached.
+
+    ``model`` is the prepared policy before any update: the weights and the forward of the
+    first training step, whatever the engine, so that step's rewards are zero.
+    """
     from accelerate.utils import broadcast_object_list, gather_object
 
     from spot.models.loading import resolve
 
     rows = [(e.chosen, e.rejected) for e in examples]
-    settings = f"{cfg.mixed_precision}|{layout}|v1"
-    key = cache_key(model_identity(resolve(cfg.model), model), [e.id for e in examples], rows,
-                    settings)  # fmt: skip
+    identity = model_identity(resolve(cfg.model), acc.unwrap_model(model))
+    key = cache_key(identity, [e.id for e in examples], rows, _precision(cfg, acc, model, layout))
     path = (cfg.ref_cache or default_cache()) / f"{key}.pt"
     found = load_cached(path, key) if acc.is_main_process else None
     found = broadcast_object_list([found])[0]  # every rank takes the main process's answer
@@ -178,11 +230,15 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
         _say(acc, f"train: reference log-probs of {len(rows)} pairs reused from {path}")
         return found
     started = time.perf_counter()
-    mine = list(range(acc.process_index, len(rows), acc.num_processes))  # each rank a shard
+    # each rank a shard of equal length (padded with repeats of row 0, dropped below): under
+    # ZeRO-3 every rank must run the same number of forwards, each gathers the weights
+    width = math.ceil(len(rows) / acc.num_processes)
+    mine = list(range(acc.process_index, len(rows), acc.num_processes))
+    mine += [-1] * (width - len(mine))
     with acc.autocast():
-        part = reference_logps(model, [rows[i] for i in mine], pad_id, cfg.ref_batch_size,
-                               acc.device, layout=layout)  # fmt: skip
-    pieces = gather_object([(i, part[k].tolist()) for k, i in enumerate(mine)])
+        part = reference_logps(model, [rows[max(i, 0)] for i in mine], pad_id,
+                               cfg.ref_batch_size, acc.device, layout=layout)  # fmt: skip
+    pieces = gather_object([(i, part[k].tolist()) for k, i in enumerate(mine) if i >= 0])
     logps = torch.zeros((len(rows), 2))
     for i, values in pieces:
         logps[i] = torch.tensor(values)
@@ -193,13 +249,22 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
     return logps
 
 
+def _precision(cfg: TrainConfig, acc: Accelerator, model, layout: str) -> str:
+    """The cache key's settings: autocast, the weights' dtype as the engine holds them
+    (DeepSpeed casts to bf16; others keep fp32 under autocast) and the layout."""
+    dtype = next(acc.unwrap_model(model).parameters()).dtype
+    weights = "" if dtype == torch.float32 else f"|weights={str(dtype).removeprefix('torch.')}"
+    return f"{cfg.mixed_precision}{weights}|{layout}|v1"
+
+
 def _say(acc, text: str) -> None:
     if acc.is_main_process:
         print(text, flush=True)
 
 
-def prepare_model(cfg: TrainConfig, model):
-    """LoRA adapters (peft) if asked; the reference stays the base model (precomputed)."""
+def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
+    """LoRA adapters (peft) if asked (zero at first: the reference is the base model's),
+    gradient checkpointing, and the scored head kept whole under ZeRO-3."""
     if cfg.lora_r > 0:
         from peft import LoraConfig, get_peft_model
 
@@ -215,7 +280,19 @@ def prepare_model(cfg: TrainConfig, model):
         head.install(model.get_base_model(), cfg.logit_chunk)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if _zero_stage(acc) == 3:
+        # ZeRO-3 gathers a module's weights at each call; the scored head calls the LM head
+        # once per chunk, and chunk counts differ between ranks (their micro-batches differ):
+        # as a leaf the head's weights are gathered once per forward, on every rank alike
+        from deepspeed.utils import set_z3_leaf_module
+
+        set_z3_leaf_module(head.find(model), True)
     return model
+
+
+def _zero_stage(acc: Accelerator) -> int:
+    plugin = acc.state.deepspeed_plugin
+    return plugin.zero_stage if plugin is not None else 0
 
 
 @dataclass
@@ -232,13 +309,13 @@ class Watchers:
         return out
 
 
-def watchers(cfg: TrainConfig, model, tokenizer) -> Watchers:
-    """Built from the model as loaded, before any update or resume (the base weights)."""
+def watchers(cfg: TrainConfig, acc: Accelerator, model, tokenizer) -> Watchers:
+    """Built from the prepared model before any update or resume (the base weights)."""
     probe = None
     if cfg.probe:
         chat = ChatOptions.parse(cfg.raw_prompt, cfg.template_args)
         probe = load_probe(cfg.probe, tokenizer, chat, cfg.probe_n, cfg.max_length)
-    return Watchers(Anchor(model), probe)
+    return Watchers(Anchor(acc.unwrap_model(model)), probe)
 
 
 def optimizer(cfg: TrainConfig, model, total: int):
@@ -276,8 +353,10 @@ def save_final(acc, model, tokenizer, cfg: TrainConfig) -> None:
     if cfg.lora_r > 0:
         unwrapped = unwrapped.merge_and_unload()
     # the state dict of a model that is not sharded comes from the model itself (its head
-    # keys must be the plain ones); sharded engines (ZeRO-3, FSDP) hand theirs over
-    state = None if cfg.lora_r > 0 or state is None else _plain_keys(state)
+    # keys must be the plain ones, and tied weights stay tied); sharded engines (ZeRO-3,
+    # FSDP) hand theirs over
+    sharded = _zero_stage(acc) == 3 or acc.distributed_type == DistributedType.FSDP
+    state = _plain_keys(state) if sharded and cfg.lora_r == 0 else None
     unwrapped.save_pretrained(cfg.out / "final", state_dict=state)
     tokenizer.save_pretrained(cfg.out / "final")
     (cfg.out / "final" / "spot_train.json").write_text(
