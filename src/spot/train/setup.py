@@ -96,7 +96,8 @@ def load_policy(cfg: TrainConfig, acc: Accelerator):
     side is left alone (and saved unchanged with the trained model)."""
     from spot.models.loading import load_model
 
-    model, tokenizer = load_model(cfg.model, "float32", device=str(acc.device))
+    model, tokenizer = load_model(cfg.model, "float32", device=str(acc.device),
+                                  attn_implementation=cfg.attn_implementation)  # fmt: skip
     if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     head.install(model, cfg.logit_chunk)  # completion-only logits (removed again on saving)
@@ -168,7 +169,8 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
     from spot.models.loading import resolve
 
     rows = [(e.chosen, e.rejected) for e in examples]
-    settings = f"{cfg.mixed_precision}|{layout}|v1"
+    kernel = "" if cfg.attn_implementation == "auto" else f"|{cfg.attn_implementation}"
+    settings = f"{cfg.mixed_precision}|{layout}{kernel}|v1"  # the kernel changes rounding
     key = cache_key(model_identity(resolve(cfg.model), model), [e.id for e in examples], rows,
                     settings)  # fmt: skip
     path = (cfg.ref_cache or default_cache()) / f"{key}.pt"
