@@ -40,7 +40,7 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(
             resolve(name), dtype=getattr(torch, dtype), **kernel
         )
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:  # ImportError: a kernel not installed
         raise ModelLoadError(name, e) from None
     return model.to(device).eval(), tokenizer
 
