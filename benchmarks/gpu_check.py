@@ -76,9 +76,11 @@ class Size:
 
 GPU = Size(hidden=1024, layers=28, heads=16, kv_heads=8, head_dim=128, intermediate=3072,
            vocab=151_936, words=32_000, pairs=64, prompt=1024, response=1024, edit=(0.75, 0.75),
-           span=32, batch=16, micro=4, steps=10, warmup=2, timeout=180)  # fmt: skip
-"""Qwen3-0.6B's shape (0.6B parameters, tied embeddings). The edit position is fixed so every
-micro-batch has one shape: FlexAttention compiles once per mode, not once per length."""
+           span=32, batch=16, micro=2, steps=10, warmup=2, timeout=180)  # fmt: skip
+"""Qwen3-0.6B's shape (596M parameters, tied embeddings); 4,108 nominal tokens a pair. The
+edit position is fixed so every micro-batch has one shape: FlexAttention compiles once per
+mode, not once per length. Micro-batch 2: TRL's full-vocabulary logits (4 rows x 2,054
+positions x 151,936) and their log-softmax must fit an 80 GB card with room to spare."""
 TINY = Size(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, intermediate=192,
             vocab=8192, words=2000, pairs=8, prompt=48, response=64, edit=(0.5, 0.9), span=4,
             batch=4, micro=2, steps=3, warmup=1, timeout=120)  # fmt: skip
