@@ -140,10 +140,9 @@ def test_the_shared_unit_reads_each_token_where_it_is_predicted():
 
 
 def test_eager_attention_and_the_fallback(model_and_pairs, tmp_path):
-    from transformers import AutoModelForCausalLM
-
     _, pad, pairs = model_and_pairs
-    eager = AutoModelForCausalLM.from_pretrained(TOY_MODEL, attn_implementation="eager").eval()
+    eager, _ = load_model("toy", "float32", attn_implementation="eager")  # --attn-implementation
+    assert eager.config._attn_implementation == "eager"
     head.install(eager)
     sdpa, _ = load_model("toy", "float32")
     head.install(sdpa)

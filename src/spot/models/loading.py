@@ -20,8 +20,12 @@ def resolve(name: str) -> str:
     return name
 
 
-def load_model(name: str, dtype: str = "auto", device: str | None = None):
-    """``(model, tokenizer)`` in eval mode."""
+def load_model(
+    name: str, dtype: str = "auto", device: str | None = None, *, attn_implementation: str = "auto"
+):
+    """``(model, tokenizer)`` in eval mode; ``attn_implementation`` names the attention
+    kernel (``sdpa``, ``eager``, ``flex_attention``, ``flash_attention_2``), ``auto`` leaves
+    transformers' default for the model."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -30,8 +34,13 @@ def load_model(name: str, dtype: str = "auto", device: str | None = None):
         dtype = "bfloat16" if device == "cuda" else "float32"
     tokenizer = load_tokenizer(name)
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolve(name), dtype=getattr(torch, dtype))
-    except (OSError, ValueError) as e:
+        kernel = (
+            {} if attn_implementation == "auto" else {"attn_implementation": attn_implementation}
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            resolve(name), dtype=getattr(torch, dtype), **kernel
+        )
+    except (OSError, ValueError, ImportError) as e:  # ImportError: a kernel not installed
         raise ModelLoadError(name, e) from None
     return model.to(device).eval(), tokenizer
 

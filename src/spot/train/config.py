@@ -89,6 +89,14 @@ class TrainConfig:
     """How a pair goes through the model: one sequence whose prompt and common response
     prefix are computed once (needs sdpa/eager/flex attention), or y+ and y- as separate rows
     (as TRL; the fallback for kernels that take no 4D mask, e.g. flash-attention 2)."""
+    attn_implementation: Literal["auto", "sdpa", "eager", "flex_attention", "flash_attention_2"] = (
+        "auto"
+    )
+    """Attention kernel of the policy (and so of the reference pass): ``auto`` is
+    transformers' default for the model (sdpa where available), else the named kernel.
+    ``--pair-layout shared`` needs one that takes a 4D mask (sdpa, eager, flex_attention);
+    with ``flash_attention_2`` pairs run as separate rows and the run says so. The kernel
+    changes rounding, not the arithmetic: a resumed run keeps it."""
     pack: bool = False
     """Pack several short examples into one row (each blind to the others) to cut padding."""
     logit_chunk: int = 1024

@@ -144,7 +144,8 @@ def load_policy(cfg: TrainConfig, acc: Accelerator):
     side is left alone (and saved unchanged with the trained model)."""
     from spot.models.loading import load_model
 
-    model, tokenizer = load_model(cfg.model, "float32", device=str(acc.device))
+    model, tokenizer = load_model(cfg.model, "float32", device=str(acc.device),
+                                  attn_implementation=cfg.attn_implementation)  # fmt: skip
     if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     head.install(model, cfg.logit_chunk)  # completion-only logits (removed again on saving)
@@ -251,10 +252,11 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
 
 def _precision(cfg: TrainConfig, acc: Accelerator, model, layout: str) -> str:
     """The cache key's settings: autocast, the weights' dtype as the engine holds them
-    (DeepSpeed casts to bf16; others keep fp32 under autocast) and the layout."""
+    (DeepSpeed casts to bf16; others keep fp32 under autocast), the layout and the kernel."""
     dtype = next(acc.unwrap_model(model).parameters()).dtype
     weights = "" if dtype == torch.float32 else f"|weights={str(dtype).removeprefix('torch.')}"
-    return f"{cfg.mixed_precision}{weights}|{layout}|v1"
+    kernel = "" if cfg.attn_implementation == "auto" else f"|{cfg.attn_implementation}"
+    return f"{cfg.mixed_precision}{weights}|{layout}{kernel}|v1"  # the kernel changes rounding
 
 
 def _say(acc, text: str) -> None:
