@@ -180,3 +180,29 @@ def test_zero3_trains_every_objective_as_one_process(objective, data, tmp_path):
     assert three[-1]["dist/l2"] > 0
     a, b = weights(tmp_path / "one"), weights(tmp_path / "z3")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+
+
+def test_fsdp2_shards_and_trains_as_one_process(data, tmp_path):
+    """accelerate enables FSDP on GPUs only, so spot's pieces run under torch's fully_shard
+    directly (tests/fsdp2_worker.py): two ranks hold half the weights each, and the losses,
+    the distance from the base and the gathered weights match one process."""
+    one = one_process(data, tmp_path / "one", max_steps=4, objective="bce", probe="toy-prior",
+                      eval_every=4)  # fmt: skip
+    out = tmp_path / "fsdp2"
+    out.mkdir()
+    worker = Path(__file__).parent / "fsdp2_worker.py"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
+           str(worker), str(data), str(out), "4"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ranks = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert [(r["rank"], r["world"]) for r in ranks] == [(0, 2), (1, 2)]
+    full = sum(v.numel() for v in weights(tmp_path / "one").values())
+    assert all(r["held"] < 0.6 * full for r in ranks) and sum(r["held"] for r in ranks) >= full
+    result = json.loads((out / "result.json").read_text())
+    assert result["losses"] == pytest.approx([m["loss"] for m in one if "loss" in m], abs=1e-5)
+    assert result["dist/l2"] == pytest.approx(one[-1]["dist/l2"], rel=1e-4)
+    a, b = weights(tmp_path / "one"), torch.load(out / "model.pt")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5

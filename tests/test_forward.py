@@ -154,11 +154,12 @@ def test_eager_attention_and_the_fallback(model_and_pairs, tmp_path):
     from accelerate import Accelerator
 
     from spot.train.config import TrainConfig
-    from spot.train.setup import pair_layout
+    from spot.train.setup import packed, pair_layout
 
     eager.config._attn_implementation = "flash_attention_2"  # takes no 4D mask
     assert not supports_4d(eager)
     assert pair_layout(TrainConfig(), eager, Accelerator(cpu=True)) == "separate"
+    assert not packed(TrainConfig(pack=True), eager, Accelerator(cpu=True))  # packing needs 4D
 
 
 def test_bf16_shared_layout_stays_close(model_and_pairs):

@@ -102,6 +102,7 @@ class Anchor:
     """
 
     def __init__(self, model) -> None:
+        _reshard(model)
         params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.sharded = any(_is_shard(p) for _, p in params)
         total = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for _, p in params)
@@ -123,6 +124,7 @@ class Anchor:
     @torch.no_grad()
     def distance(self, model) -> dict[str, float]:
         moved = norm = 0.0
+        _reshard(model)
         for name, p in model.named_parameters():
             if name not in self.start:
                 continue
@@ -134,6 +136,14 @@ class Anchor:
         if self.sharded:
             moved, norm = _sum_over_ranks(moved, norm)
         return {"dist/l2": math.sqrt(moved), "dist/rel": math.sqrt(moved / max(norm, 1e-30))}
+
+
+def _reshard(model) -> None:
+    """FSDP2 leaves the root's weights gathered after a forward (as plain tensors in place of
+    its DTensor shards): shard them again, so every rank reads only its own entries."""
+    for module in model.modules():
+        if hasattr(module, "reshard") and hasattr(module, "unshard"):  # an FSDPModule
+            module.reshard()
 
 
 def _is_shard(p) -> bool:

@@ -163,6 +163,16 @@ def pair_layout(cfg: TrainConfig, model, acc: Accelerator) -> str:
     return cfg.pair_layout
 
 
+def packed(cfg: TrainConfig, model, acc: Accelerator) -> bool:
+    """``cfg.pack``, unless the attention kernel takes no 4D mask (packed rows need one)."""
+    model = acc.unwrap_model(model)
+    if cfg.pack and not supports_4d(model):
+        kernel = getattr(model.config, "_attn_implementation", "?")
+        _say(acc, f"train: {kernel} attention takes no 4D mask: --pack is off")
+        return False
+    return cfg.pack
+
+
 def load_examples(cfg: TrainConfig, acc: Accelerator, tokenizer) -> list[Example]:
     """Tokenized examples; what was dropped is printed and saved as ``data_report.json``."""
     examples, report = build_examples(
@@ -195,7 +205,7 @@ def make_loss(cfg, acc, model, tokenizer, examples, shift: RewardShift) -> PairL
             global_token_mean=cfg.sft_reduction == "global_token_mean",
             reduction=cfg.sft_reduction,
             pad_id=pad_id,
-            pack_rows=cfg.pack,
+            pack_rows=packed(cfg, model, acc),
         )
     layout = pair_layout(cfg, model, acc)
     reference = _reference(cfg, acc, model, pad_id, examples, layout)
@@ -207,7 +217,7 @@ def make_loss(cfg, acc, model, tokenizer, examples, shift: RewardShift) -> PairL
         shift=shift,
         pad_id=pad_id,
         layout=layout,
-        pack_rows=cfg.pack,
+        pack_rows=packed(cfg, model, acc),
     )
 
 
