@@ -61,9 +61,10 @@ class EvalConfig:
     toy_seed: int = 9999
     """Seed of the toy suites' questions (9999: the held-out sets, never trained on)."""
     batch_size: int = 32
-    """Prompts per batch (hf backend)."""
+    """Prompts per batch (hf and vllm backends; a kill loses at most the batch in flight;
+    vllm on GPUs wants several hundred)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Model dtype (hf backend)."""
+    """Model dtype (hf and vllm backends); auto is float32 on CPU, bfloat16 on GPU."""
     base_url: str = "http://127.0.0.1:8000/v1"
     """Server URL (openai backend)."""
     api_key_env: str = "OPENAI_API_KEY"

@@ -26,7 +26,7 @@ def make_backend(
     if kind == "vllm":
         from spot.sampling.vllm_engine import VLLMBackend
 
-        return VLLMBackend(model, chat, seed=seed)
+        return VLLMBackend(model, chat, dtype=dtype, batch_size=batch_size, seed=seed)
     if kind != "hf":
         raise ValueError(f"unknown backend {kind!r} (hf, openai or vllm)")
     from spot.models.loading import load_model
