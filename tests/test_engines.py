@@ -206,3 +206,29 @@ def test_fsdp2_shards_and_trains_as_one_process(data, tmp_path):
     assert result["dist/l2"] == pytest.approx(one[-1]["dist/l2"], rel=1e-4)
     a, b = weights(tmp_path / "one"), torch.load(out / "model.pt")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+
+
+@pytest.mark.parametrize("engine", ["ddp", "zero2"])
+def test_two_nodes_on_loopback_train_as_one_process(engine, data, tmp_path):
+    """The shipped Slurm script's per-node part, run as two nodes of one process each (the
+    rendezvous on 127.0.0.1): one run of two ranks, the same as one process."""
+    _deepspeed_or_skip(engine)
+    one = one_process(data, tmp_path / "one", max_steps=4)
+    out = tmp_path / "nodes"
+    script = CONFIGS.parent / "slurm" / "train-multinode.sbatch"
+    args = ["--model", "toy", "--data", str(data), "--out", str(out),
+            "--ref-cache", str(tmp_path / "ref"), *_flags({**COMMON, "max_steps": 4})]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "SPOT_NODE": "1",
+           "SLURM_NNODES": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
+           "GPUS_PER_NODE": "1", "ACCELERATE_CONFIG": str(CONFIGS / f"{engine}.yaml"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    nodes = [subprocess.Popen(["bash", str(script), *args], env={**env, "SLURM_NODEID": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in (0, 1)]  # fmt: skip
+    logs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert_two_ranks(logs[0], out, engine)
+    two = metrics(out)
+    assert [m["loss"] for m in two] == pytest.approx([m["loss"] for m in one], abs=1e-5)
+    a, b = weights(tmp_path / "one"), weights(out)
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
