@@ -158,4 +158,4 @@ def test_tracker_project_is_an_option_and_trackers_an_install_extra():
     loop = (ROOT / "src" / "spot" / "train" / "loop.py").read_text()
     assert "init_trackers(cfg.tracker_project" in loop
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'trackers = ["tensorboard", "wandb"]' in pyproject  # pip install spot-posttrain[trackers]
+    assert 'trackers = ["tensorboard", "wandb"]' in pyproject  # spot-posttrain[trackers]
