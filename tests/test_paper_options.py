@@ -159,3 +159,18 @@ def test_tracker_project_is_an_option_and_trackers_an_install_extra():
     assert "init_trackers(cfg.tracker_project" in loop
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'trackers = ["tensorboard", "wandb"]' in pyproject  # spot-posttrain[trackers]
+
+
+def test_a_training_run_reads_parquet_and_trains_on_max_examples(tmp_path):
+    from spot.train.loop import train
+
+    rows = [to_dict(p) for p in pairs(12)]
+    pq.write_table(pa.Table.from_pylist([{k: r[k] for k in ("id", "prompt", "chosen", "rejected")}
+                                         for r in rows]), tmp_path / "p.parquet")  # fmt: skip
+    cfg = TrainConfig(model="toy", data=tmp_path / "p.parquet", out=tmp_path / "run",
+                      max_examples=8, batch_size=4, micro_batch_size=4, max_length=256,
+                      epochs=1, warmup_ratio=0.0, schedule="constant")  # fmt: skip
+    last = train(cfg)
+    report = json.loads((tmp_path / "run" / "data_report.json").read_text())
+    assert report["used"] == 8 and report["dropped"] == {"over max_examples": 4}
+    assert last["step"] == 2  # 8 examples, batch 4, one epoch
