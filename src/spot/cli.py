@@ -208,6 +208,9 @@ def train(cfg) -> None:
         f"train done: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}; "
         f"model in {cfg.out / 'final'}"
     )
+    from spot.train.hub import push_final
+
+    push_final(cfg.push_to_hub, cfg.out / "final", console.print)
 
 
 def report(cfg) -> None:

@@ -35,7 +35,7 @@ from rich.table import Table
 from spot.pipeline import finish, parallel
 from spot.pipeline.config import Pipeline
 from spot.pipeline.stages import Step, jsonable, plan
-from spot.records.rundir import FileLock, Incomplete, RunDirError
+from spot.records.rundir import FileLock, Incomplete, RunDirError, same_settings
 
 
 class PipelineError(ValueError):
@@ -145,7 +145,7 @@ def read_stamp(path: Path) -> dict | None:
 def complete(step: Step, stamp: dict | None) -> bool:
     return (
         stamp is not None
-        and stamp.get("settings") == step.settings
+        and same_settings(stamp.get("settings"), step.settings, step.config)
         and all(p.exists() for p in step.outputs)
         and stamp.get("inputs") == step.inputs()
     )

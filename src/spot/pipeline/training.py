@@ -49,6 +49,9 @@ def run(cfg: TrainConfig, console: Console) -> None:
     if cfg.resume:
         console.print(f"train: resuming from the checkpoints in {cfg.out / 'checkpoints'}")
     loop.train(cfg, periodic_eval(cfg))
+    from spot.train.hub import push_final
+
+    push_final(cfg.push_to_hub, cfg.out / "final", console.print)
 
 
 def describe(out: Path) -> str:

@@ -53,6 +53,37 @@ def _json_value(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
+def same_settings(recorded: dict, now: dict, cfg: Any = None) -> bool:
+    """Whether settings recorded by an earlier spot are the settings ``now``.
+
+    A setting that spot added since is absent from the old record: it matches when it is
+    at its default, because a new option's default keeps the old behaviour (so adding an
+    option to a config never makes a finished step run again). A setting the record has
+    must be equal. ``cfg`` is the config dataclass that gives the defaults (without it the
+    two must be equal)."""
+    if recorded == now:
+        return True
+    if not isinstance(recorded, dict) or cfg is None or set(recorded) - set(now):
+        return False
+    if any(recorded[k] != now[k] for k in recorded):
+        return False
+    defaults = _defaults(cfg)
+    return all(k in defaults and defaults[k] == now[k] for k in set(now) - set(recorded))
+
+
+def _defaults(cfg: Any) -> dict:
+    """A config dataclass's field defaults, as JSON values (fields without one left out)."""
+    if not dataclasses.is_dataclass(cfg):
+        return {}
+    found = {}
+    for f in dataclasses.fields(cfg):
+        if f.default is not dataclasses.MISSING:
+            found[f.name] = _json_value(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            found[f.name] = _json_value(f.default_factory())
+    return found
+
+
 class RunDir:
     """``with RunDir(out, stage, defining, may_change):`` holds the lock for the stage's run."""
 

@@ -19,7 +19,11 @@ class TrainConfig:
     model: str = "toy"
     """Policy to train (and initial reference): ``toy``, a model directory or hub name."""
     data: Path = Path("runs/pairs.jsonl")
-    """Pairs (from `spot filter`) or, for sft/dft, pairs (chosen side) or samples (RFT)."""
+    """Pairs (from `spot filter`) or, for sft/dft, pairs (chosen side) or samples (RFT): JSONL,
+    or Parquet (``.parquet``, needs pyarrow) with the same fields."""
+    max_examples: int = 0
+    """Train on at most this many examples of --data (0: all): the first N usable ones in
+    file order. The paper compares methods on equal amounts of data (4k for Qwen3-8B)."""
     out: Path = Path("runs/train")
     """Run directory: metrics, checkpoints, reference log-probs, the final model."""
     objective: Literal["bco", "bce", "dpo", "reward_sft", "sft", "dft"] = "bco"
@@ -68,6 +72,11 @@ class TrainConfig:
     """Tokenize prompts without the chat template (base models)."""
     template_args: str = ""
     """Extra chat-template arguments, e.g. ``enable_thinking=false`` for Qwen3."""
+    think_block: Literal["prompt", "response"] = "prompt"
+    """Where the empty ``<think>\\n\\n</think>\\n\\n`` block of Qwen3's non-thinking mode goes:
+    in the prompt, as the template renders it when y- is sampled (not scored), or at the
+    start of both responses, scored, with their leading newlines stripped (what the paper's
+    code trained on, through TRL's rendering of an assistant turn)."""
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     """Autocast precision (reference log-probs use the same precision as the policy)."""
     gradient_checkpointing: bool = False
@@ -123,12 +132,20 @@ class TrainConfig:
     probe_n: int = 64
     """Probe rows to score."""
     report_to: str = ""
-    """Also log to trackers: ``tensorboard``, ``wandb`` (comma-separated)."""
+    """Also log to trackers: ``tensorboard``, ``wandb`` (comma-separated; ``pip install
+    spot-posttrain[trackers]``)."""
+    tracker_project: str = "spot"
+    """Project name under which the trackers log the run."""
+    push_to_hub: str = ""
+    """Upload the final model to this Hugging Face repository (``NAME`` or ``OWNER/NAME``,
+    created private if missing) after training; the token is read from the environment
+    variable ``HF_TOKEN`` only, never logged or written."""
 
     def check(self) -> None:
         """Refuse out-of-range values before any work starts (one line naming the option)."""
         checks.model_ref("model", self.model)
         checks.input_file("data", self.data)
+        checks.at_least("max_examples", self.max_examples, 0)
         checks.positive("beta", self.beta)
         checks.within("delta_decay", self.delta_decay, 0, 1)
         checks.positive("lr", self.lr)
@@ -157,12 +174,18 @@ class TrainConfig:
             if unknown:
                 raise checks.OptionError(f"--eval-suites: unknown suite {unknown[0]!r}")
         ChatOptions.parse(self.raw_prompt, self.template_args)  # raises on a malformed k=v
+        if self.think_block == "response" and self.raw_prompt:
+            raise checks.OptionError("--think-block response: needs the chat template, not raw")
+        if self.push_to_hub:
+            from spot.train.hub import check_push
+
+            check_push(self.push_to_hub)
 
 
 MAY_CHANGE = (
     *("max_steps", "save_every", "keep_checkpoints", "eval_every", "eval_suites", "eval_n"),
     *("probe", "probe_n"),
-    "report_to",
+    *("report_to", "tracker_project", "push_to_hub"),
     *("ref_batch_size", "micro_batch_size", "gradient_checkpointing", "resume"),
     *("ref_cache", "pair_layout", "pack", "logit_chunk"),
 )

@@ -66,7 +66,7 @@ def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
     watch = setup.watchers(cfg, acc, model, tokenizer)
     start = checkpoint.resume(acc, cfg.out, shift) if cfg.resume else 0
     if cfg.report_to:
-        acc.init_trackers("spot", config={k: str(v) for k, v in vars(cfg).items()})
+        acc.init_trackers(cfg.tracker_project, config={k: str(v) for k, v in vars(cfg).items()})
     fit = Fit(cfg, acc, model, tokenizer, opt, sched, loss, shift, plan, eval_fn, watch)
     last = fit.run(start)
     setup.save_final(acc, model, tokenizer, cfg)

@@ -181,6 +181,8 @@ def load_examples(cfg: TrainConfig, acc: Accelerator, tokenizer) -> list[Example
         paired=objectives.NEEDS_REFERENCE[cfg.objective],
         chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
         max_length=cfg.max_length,
+        max_examples=cfg.max_examples,
+        think_block=cfg.think_block,
     )
     if acc.is_main_process:
         cfg.out.mkdir(parents=True, exist_ok=True)
