@@ -31,7 +31,7 @@ from toy_pairs import pairs  # noqa: E402
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "spot" / "configs" / "accelerate"
 ENGINES = {"ddp": "MULTI_CPU", "zero2": "DeepSpeed ZeRO-2", "zero3": "DeepSpeed ZeRO-3"}
 COMMON = dict(batch_size=8, micro_batch_size=2, max_length=256, lr=1e-4, warmup_ratio=0.0,
-              schedule="constant", objective="bco")  # fmt: skip
+              schedule="constant", objective="bco", save_final_state=True)  # fmt: skip
 
 
 def _deepspeed_or_skip(engine: str) -> None:
@@ -47,7 +47,12 @@ def data(tmp_path_factory) -> Path:
 
 
 def _flags(settings: dict) -> list[str]:
-    return [x for k, v in settings.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    out = []
+    for key, value in settings.items():
+        flag = f"--{key.replace('_', '-')}"
+        out += ([flag] if value else [f"--no-{flag[2:]}"]) if isinstance(value, bool) else [
+            flag, str(value)]  # fmt: skip
+    return out
 
 
 def _free_port() -> int:

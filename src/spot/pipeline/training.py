@@ -39,7 +39,11 @@ def has_checkpoints(out: Path) -> bool:
 
 
 def resumable(cfg: TrainConfig) -> TrainConfig:
-    return dataclasses.replace(cfg, resume=has_checkpoints(cfg.out))
+    """Resume when the run has checkpoints or has finished (then there is nothing to do)."""
+    from spot.train.checkpoint import finished
+
+    started = has_checkpoints(cfg.out) or finished(cfg.out) is not None
+    return dataclasses.replace(cfg, resume=started)
 
 
 def run(cfg: TrainConfig, console: Console) -> None:

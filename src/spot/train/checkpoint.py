@@ -39,7 +39,28 @@ def save(acc, out: Path, step: int, delta: RewardShift, keep: int) -> None:
         older = [d for d in _dirs(out) if int(d.name[5:]) < step]
         for old in older[: max(0, len(older) - keep + 1)] if keep > 0 else []:
             shutil.rmtree(old)
+        print(f"train: checkpoint {final.name}: {size_of(final) / 1e9:.2f} GB "
+              f"(keeping the last {keep})", flush=True)  # fmt: skip
     acc.wait_for_everyone()
+
+
+def mark_finished(out: Path, step: int) -> None:
+    """``final/trainer_state.json``, written after everything else of the final model."""
+    (out / "final" / "trainer_state.json").write_text(json.dumps({"step": step}) + "\n")
+
+
+def finished(out: Path) -> dict | None:
+    """The finished run's state if ``final/`` is complete and no checkpoint is newer."""
+    path = out / "final" / "trainer_state.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    later = [d for d in _dirs(out) if int(d.name[5:]) > state["step"]]
+    return None if later else state
+
+
+def size_of(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def refuse_stale(out: Path) -> None:
@@ -48,6 +69,11 @@ def refuse_stale(out: Path) -> None:
         raise ValueError(
             f"{out / 'checkpoints'} holds checkpoints of an earlier run: "
             "pass --resume to continue it, or choose another --out"
+        )
+    if finished(out) is not None:
+        raise ValueError(
+            f"{out / 'final'} holds the model of a finished run: choose another --out "
+            "(--resume says it is finished)"
         )
 
 
@@ -84,6 +110,13 @@ class MetricsLog:
             if step > 0 and isinstance(obj, dict) and obj.get("step", 0) <= step
         ]
         write_records(self.path, keep)
+
+    def last(self) -> dict:
+        """The last step's line (``{}`` when none): what a finished run that resumes reports."""
+        if not self.path.exists():
+            return {}
+        rows = [o for _, o in iter_objects(self.path) if isinstance(o, dict) and "loss" in o]
+        return rows[-1] if rows else {}
 
     def write(self, metrics: dict) -> None:
         if not self.enabled:

@@ -46,6 +46,10 @@ def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
     cfg.check()
     acc = setup.accelerator(cfg)
     with setup.claim_run(cfg, acc):
+        done = checkpoint.finished(cfg.out) if cfg.resume else None
+        if done is not None:  # final/ was written after the last step: nothing left to do
+            setup._say(acc, f"train: finished at step {done['step']} ({cfg.out / 'final'})")
+            return checkpoint.MetricsLog(cfg.out / "metrics.jsonl", True).last()
         return _train(cfg, acc, eval_fn)
 
 
@@ -69,7 +73,7 @@ def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
         acc.init_trackers(cfg.tracker_project, config={k: str(v) for k, v in vars(cfg).items()})
     fit = Fit(cfg, acc, model, tokenizer, opt, sched, loss, shift, plan, eval_fn, watch)
     last = fit.run(start)
-    setup.save_final(acc, model, tokenizer, cfg)
+    setup.save_final(acc, model, tokenizer, cfg, step=plan.total)
     acc.end_training()
     return last
 
@@ -227,5 +231,8 @@ class Fit:
         if cfg.report_to:
             numbers = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
             self.acc.log(numbers, step=step)
-        if (cfg.save_every and step % cfg.save_every == 0) or step == self.plan.total:
+        end = step == self.plan.total  # the end saves the model (final/), its state if asked
+        if (cfg.save_every and step % cfg.save_every == 0 and not end) or (
+            end and cfg.save_final_state
+        ):
             checkpoint.save(self.acc, cfg.out, step, self.shift, cfg.keep_checkpoints)

@@ -138,13 +138,17 @@ def claim_run(cfg: TrainConfig, acc: Accelerator):
 
 
 def load_policy(cfg: TrainConfig, acc: Accelerator):
-    """The policy in fp32 (autocast gives mixed precision) and its tokenizer, as saved.
+    """The policy and its tokenizer, as saved: fp32 weights (autocast gives mixed precision),
+    or bf16 under DeepSpeed in bf16, which keeps bf16 weights (and builds its fp32 master
+    copy from them): loading fp32 there only staged a second, larger copy on every rank.
 
     Batches are laid out by :mod:`spot.train.layout`, so the tokenizer's own padding
     side is left alone (and saved unchanged with the trained model)."""
     from spot.models.loading import load_model
 
-    model, tokenizer = load_model(cfg.model, "float32", device=str(acc.device),
+    deepspeed_bf16 = _zero_stage(acc) > 0 and cfg.mixed_precision == "bf16"
+    model, tokenizer = load_model(cfg.model, "bfloat16" if deepspeed_bf16 else "float32",
+                                  device=str(acc.device),
                                   attn_implementation=cfg.attn_implementation)  # fmt: skip
     if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
@@ -355,7 +359,7 @@ def _plain_keys(state: dict) -> dict:
             for k, v in state.items()}  # fmt: skip
 
 
-def save_final(acc, model, tokenizer, cfg: TrainConfig) -> None:
+def save_final(acc, model, tokenizer, cfg: TrainConfig, *, step: int) -> None:
     """A transformers model directory (loadable by transformers and vLLM) in ``out/final``."""
     acc.wait_for_everyone()
     state = acc.get_state_dict(model)
@@ -376,3 +380,4 @@ def save_final(acc, model, tokenizer, cfg: TrainConfig) -> None:
     (cfg.out / "final" / "spot_train.json").write_text(
         json.dumps({k: str(v) for k, v in vars(cfg).items()}, indent=2) + "\n"
     )
+    checkpoint.mark_finished(cfg.out, step)  # last: a kill before it leaves a run to resume
