@@ -218,7 +218,9 @@ def test_sweeps_expand_into_named_runs(tmp_path):
         ("train: {runs: [{name: x, objective: sft, pairs: nope}]}", "no oracle 'nope'"),
         ("train: {runs: [{name: x, objective: sft, data: correct, epochs: [1, 2]}]}",
          "only lr and seed may be lists"),
-        ("train: {runs: [{name: base, objective: sft, data: correct}]}", "'base' is taken"),
+        ("train: {runs: [{name: base, objective: sft, data: correct}]}", "'base' is reserved"),
+        ("train: {runs: [{name: x, objective: sft, data: correct}, "
+         "{name: x, objective: sft, data: correct}]}", "'x' is taken twice"),
         ("filter: {gamma: high}", "filter: option 'gamma': expected a number"),
         ("eval: {suite: nope}", "eval (base): --suite: unknown suite 'nope'"),
         ("questions: {source: 'toy:nope', n: 3}", "no toy family 'nope'"),
@@ -231,6 +233,26 @@ def test_bad_pipeline_files_name_the_place(tmp_path, text, message):
         for step in plan(load_pipeline(path, tmp_path / "out")):
             step.check()
     assert str(path) in str(e.value) and message in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["final", "checkpoints"])
+def test_run_names_the_report_skips_are_reserved(tmp_path, name):
+    from spot.pipeline.config import RESERVED
+    from spot.report.collect import SKIP_DIRS
+
+    assert SKIP_DIRS <= set(RESERVED)  # every folder the report skips is refused as a run
+    path = pipeline_text(tmp_path, f"train: {{runs: [{{name: {name}, objective: sft, "
+                                   "data: correct}]}")  # fmt: skip
+    with pytest.raises(OptionError, match=f"run name '{name}' is reserved"):
+        load_pipeline(path)
+
+
+@pytest.mark.parametrize("key", ["lr", "seed"])
+def test_an_empty_sweep_list_is_refused_not_a_run_dropped(tmp_path, key):
+    path = pipeline_text(tmp_path, f"train: {{runs: [{{name: x, objective: bco, "
+                                   f"pairs: surgical, {key}: []}}]}}")  # fmt: skip
+    with pytest.raises(OptionError, match=rf"train.runs\[0\] \(x\): {key}: an empty list"):
+        load_pipeline(path)
 
 
 def test_a_shipped_set_is_split_and_scored_on_what_was_not_trained_on(tmp_path):
