@@ -255,6 +255,18 @@ def test_an_empty_sweep_list_is_refused_not_a_run_dropped(tmp_path, key):
         load_pipeline(path)
 
 
+def test_a_missing_data_file_is_refused_before_any_work_and_by_the_dry_run(tmp_path):
+    out = tmp_path / "out"
+    path = pipeline_text(tmp_path, f"out: {out}\ntrain: {{runs: [{{name: x, objective: sft, "
+                                   f"data: {tmp_path / 'nope.jsonl'}}}]}}")  # fmt: skip
+    for args in (["--dry-run"], []):
+        result = cli.invoke(app, ["run", str(path), *args])
+        assert isinstance(result.exception, OptionError), result.output
+        assert "train (x): --data" in str(result.exception)
+        assert "nope.jsonl: no such file" in str(result.exception)
+        assert not (out / "questions.jsonl").exists()  # nothing ran
+
+
 def test_a_shipped_set_is_split_and_scored_on_what_was_not_trained_on(tmp_path):
     from spot.benchmarks.math import load_math
     from spot.pipeline import questions

@@ -270,7 +270,8 @@ def train_step(pipe: Pipeline, run: TrainRun) -> Step:
     values = {"ref_cache": pipe.out / "ref-cache", **run.settings}
     cfg = TrainConfig(**values, model=pipe.model, data=data, out=out)
     label = f"train ({run.name})"
-    stand_in = dataclasses.replace(cfg, data=_stand_in(pipe))
+    made_here = run.pairs is not None or run.data == "correct"  # else the user's file: checked
+    stand_in = dataclasses.replace(cfg, data=_stand_in(pipe)) if made_here else cfg
     return Step(
         f"train-{run.name}", "train", label,
         {k: v for k, v in jsonable(cfg).items() if k != "resume"},
