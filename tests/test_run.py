@@ -297,7 +297,7 @@ def test_jobs_run_the_same_steps_side_by_side_with_the_same_results(tmp_path):
     assert {s["status"] for s in record["steps"]} == {"ran"}
     for key in ("train-bco-s0", "train-bco-s1", "eval-base", "eval-bco-s1"):
         log = (side / "logs" / f"{key}.log").read_text()
-        assert log.startswith("$ ") and f"{key}.yaml" in log  # each step's own process
+        assert "\n$ " in log and f"{key}.yaml" in log  # each step's own process
         said = "".join(result.output.split())  # the console wraps long lines, even in paths
         assert f"started,itsoutputin{side / 'logs' / key}.log" in said
     for run in ("base", "bco-s0", "bco-s1"):  # a process of its own trains the same weights
@@ -398,3 +398,61 @@ def test_a_failed_job_stops_new_ones_and_names_its_log(tmp_path):
     steps = {s["key"]: s["status"] for s in record["steps"]}
     assert steps["train-bad"] == "failed" and "eval-bad" not in steps
     assert steps["train-bco-s0"] == "ran"  # started beside it: finished, not abandoned
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_a_step_process_dies_with_its_killed_parent(tmp_path):
+    """kill -9 of `spot run` (say, --jobs 2) must not leave its steps training unwatched."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, types\n"
+        "from spot.pipeline import runner\n"
+        "step = types.SimpleNamespace(label='train (x)')\n"
+        "child = [sys.executable, '-c', 'import os, time; print(os.getpid(), flush=True); "
+        "time.sleep(120)']\n"
+        "runner._child(step, child, None, 'above', {})\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        assert _alive(pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), "the step's process outlived its spot run"
+    finally:
+        parent.kill()
+        if "pid" in locals() and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_rerun_appends_to_a_step_log_never_truncates_it(tmp_path):
+    """A process of a killed run may still write its log: the rerun's output goes after it."""
+    from spot.pipeline.parallel import Side
+    from spot.pipeline.runner import PipelineError, _run
+
+    pipe = load_pipeline(write_small(tmp_path / "small.yaml", tmp_path / "run"))
+    step = next(s for s in plan(pipe) if s.key == "filter-surgical")
+    log = tmp_path / "run" / "logs" / "filter-surgical.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("step 7 of the earlier run\n")
+    config = tmp_path / "missing.yaml"  # the step's process fails at once: enough here
+    with pytest.raises(PipelineError, match="filter-surgical.log"):
+        _run(step, pipe, Console(), config, Side(log))
+    text = log.read_text()
+    assert text.startswith("step 7 of the earlier run\n") and "--- spot run (pid" in text
