@@ -273,7 +273,7 @@ def test_a_shipped_set_is_split_and_scored_on_what_was_not_trained_on(tmp_path):
     from spot.pipeline.config import Questions
 
     q = Questions(source="gsm8k", n=10, seed=2)
-    questions.write(q, tmp_path)
+    questions.write(q, tmp_path, {})
     trained = [json.loads(x)["id"] for x in (tmp_path / "questions.jsonl").open()]
     held = load_math("gsm8k", path=tmp_path / "questions-heldout.jsonl")
     assert len(trained) == 10 and len(held) == 1319 - 10

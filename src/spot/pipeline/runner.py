@@ -168,6 +168,10 @@ def execute(
         console.print(f"{named}[dim]skipped: complete[/] ({summary})", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped", summary=summary)
     _guard(step, stamp)
+    try:
+        step.before()
+    except ValueError as e:
+        raise PipelineError(str(e)) from None
     if side:
         console.print(f"{named}started, its output in {side.log}", highlight=False)
     started, cpu = time.monotonic(), cpu_seconds()
@@ -230,6 +234,11 @@ def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None
         changed = isinstance(e, RunDirError) or " was run with " in str(e)
         hint = " (spot run: put the setting back, or delete that directory and what follows"
         hint += " it to redo the stage)"
+        if step.stage == "train" and "data_sha256" in str(e):  # nothing to put back by hand
+            run = step.key.removeprefix("train-")
+            hint = (f" (spot run: its data was made again since it trained, after a change "
+                    f"upstream; delete {pipe.out / 'train' / run} and {pipe.out / 'eval' / run} "
+                    "to train it on the data as it is now, or choose another out)")  # fmt: skip
         raise PipelineError(f"{step.label}: {e}{hint if changed else ''}") from None
 
 

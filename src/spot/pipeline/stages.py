@@ -52,6 +52,8 @@ class Step:
     """The ``spot`` subcommand that runs it in its own process (``--config`` follows)."""
     after: Callable[[], None] = lambda: None
     """Runs after the stage returned (in this process or another): may stop the pipeline."""
+    before: Callable[[], None] = lambda: None
+    """Runs in this process before the stage runs (not when it is skipped): may refuse it."""
 
 
 def jsonable(value: Any) -> Any:
@@ -87,11 +89,12 @@ def _read_json(path: Path) -> dict:
 def plan(pipe: Pipeline, only: str = "") -> list[Step]:
     """Every step, in order; ``only`` (comma-separated names or globs) picks training runs."""
     runs = select(pipe.runs, only)
-    steps = [] if questions.kind(pipe.questions) == "external" else [questions_step(pipe)]
+    scored = _scored(pipe)
+    steps = [] if questions.kind(pipe.questions) == "external" else [questions_step(pipe, scored)]
     steps.append(elicit_step(pipe))
     steps += [rectify_step(pipe, name) for name in pipe.rectify]
     steps += [filter_step(pipe, name) for name in pipe.rectify]
-    steps += [train_step(pipe, run) for run in runs]
+    steps += [train_step(pipe, run, scored) for run in runs]
     steps.append(eval_step(pipe, "base", pipe.model))
     steps += [
         eval_step(pipe, run.name, str(pipe.out / "train" / run.name / "final")) for run in runs
@@ -117,24 +120,42 @@ def select(runs: list[TrainRun], only: str) -> list[TrainRun]:
     return [r for r in runs if any(picks(p, r) for p in patterns)]
 
 
-def questions_step(pipe: Pipeline) -> Step:
+def _scored(pipe: Pipeline) -> Callable[[], tuple[dict[str, str], list[str]]]:
+    """The prompts the pipeline scores (:func:`overlap.evaluated`), read once when needed."""
+    from spot.pipeline import overlap
+
+    shipped = questions.kind(pipe.questions) == "shipped"
+    cache: list = []
+
+    def scored() -> tuple[dict[str, str], list[str]]:
+        if not cache:
+            cache.append(overlap.evaluated(pipe, skip=pipe.questions.source if shipped else ""))
+        return cache[0]
+
+    return scored
+
+
+def questions_step(pipe: Pipeline, scored: Callable[[], tuple[dict, list]]) -> Step:
+    from spot.pipeline import overlap
+
     q = pipe.questions
+    suites = overlap.scored_suites(pipe)
+
+    def check() -> None:
+        questions.check(q, str(pipe.path))
+        questions.check_split(q, [name for name, _ in suites], str(pipe.path))
+
     return Step(
         key="questions",
         stage="questions",
         label=f"questions ({q.source})",
-        settings=jsonable(q),
+        settings={**jsonable(q), "scored": jsonable(suites)},  # what is removed follows them
         outputs=questions.outputs(q, pipe.out),
         inputs=dict,
-        run=lambda console: console.print(questions.write(q, pipe.out)),
-        describe=lambda: _count_lines(pipe.out / "questions.jsonl", "questions"),
-        check=lambda: questions.check(q, str(pipe.path)),
+        run=lambda console: console.print(questions.write(q, pipe.out, *scored())),
+        describe=lambda: questions.describe(pipe.out),
+        check=check,
     )
-
-
-def _count_lines(path: Path, what: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f"{sum(1 for _ in f)} {what}"
 
 
 def elicit_step(pipe: Pipeline) -> Step:
@@ -263,8 +284,8 @@ def train_data(pipe: Pipeline, run: TrainRun) -> Path:
     return pipe.out / "elicit" / "correct.jsonl" if run.data == "correct" else Path(run.data)
 
 
-def train_step(pipe: Pipeline, run: TrainRun) -> Step:
-    from spot.pipeline import training
+def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, list]]) -> Step:
+    from spot.pipeline import overlap, training
 
     out, data = pipe.out / "train" / run.name, train_data(pipe, run)
     values = {"ref_cache": pipe.out / "ref-cache", **run.settings}
@@ -279,6 +300,7 @@ def train_step(pipe: Pipeline, run: TrainRun) -> Step:
         lambda: {"model": weights_identity(pipe.model), **_digests(data)},
         lambda console: training.run(cfg, console),
         lambda: training.describe(out), cfg, _checker(stand_in, pipe, label), ("train",),
+        before=lambda: overlap.check_data(data, scored()[0], label),
     )  # fmt: skip
 
 
@@ -315,8 +337,8 @@ def heldout_data(pipe: Pipeline, data: str) -> str:
 
     source = pipe.questions.source
     suites = expand(pipe.eval.get("suite", EvalConfig.suite))
-    if questions.kind(pipe.questions) != "shipped" or source not in suites or not pipe.questions.n:
-        return data
+    if questions.kind(pipe.questions) != "shipped" or source not in suites:
+        return data  # (a scored shipped set is always split: questions.check_split)
     if f"{source}=" in data:
         return data  # the file names the set's data itself
     entry = f"{source}={pipe.out / 'questions-heldout.jsonl'}"
