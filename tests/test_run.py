@@ -224,6 +224,10 @@ def test_sweeps_expand_into_named_runs(tmp_path):
         ("filter: {gamma: high}", "filter: option 'gamma': expected a number"),
         ("eval: {suite: nope}", "eval (base): --suite: unknown suite 'nope'"),
         ("questions: {source: 'toy:nope', n: 3}", "no toy family 'nope'"),
+        ("questions: {source: gsm8k}\neval: {suite: gsm8k}",
+         "questions.n: give how many of the 1319 gsm8k questions to train on"),
+        ("questions: {source: gsm8k, n: 1319}\neval: {suite: 'gsm8k,ifeval'}",
+         "questions.n: give how many of the 1319"),
         ("colour: red", "unknown key 'colour'"),
     ],
 )  # fmt: skip
@@ -456,3 +460,135 @@ def test_a_rerun_appends_to_a_step_log_never_truncates_it(tmp_path):
         _run(step, pipe, Console(), config, Side(log))
     text = log.read_text()
     assert text.startswith("step 7 of the earlier run\n") and "--- spot run (pid" in text
+
+
+SHIPPED_SOURCES = [p.stem for p in PIPELINES if p.stem != "paper-qwen3-8b"]  # (hub data)
+
+
+@pytest.mark.parametrize("name", SHIPPED_SOURCES)
+def test_no_shipped_pipeline_trains_on_an_item_it_scores(tmp_path, name):
+    """The questions a pipeline writes against every item its evaluations score (the eval
+    block's suites as each eval step reads them, and the suites watched in training)."""
+    import io
+
+    from spot.eval.config import EvalConfig
+    from spot.eval.suites import build, expand
+
+    pipe = load_pipeline(name, tmp_path)
+    first = plan(pipe)[0]
+    assert first.key == "questions"
+    first.check()
+    first.run(Console(file=io.StringIO()))
+    trained = [json.loads(x)["prompt"] for x in (tmp_path / "questions.jsonl").open()]
+    scored: set[str] = set()
+    for step in plan(pipe):
+        if step.stage == "eval":
+            for suite in expand(step.config.suite):
+                scored |= {item.prompt for item in build(suite, step.config).items()}
+    for run in pipe.runs:
+        limit = run.settings.get("eval_n", 100)
+        for suite in expand(run.settings.get("eval_suites", "")):
+            scored |= {item.prompt for item in build(suite, EvalConfig(limit=limit)).items()}
+    assert trained and not set(trained) & scored
+    summary = json.loads((tmp_path / "questions-summary.json").read_text())
+    assert summary["written"] == len(trained) and not summary["suites_not_compared"]
+    if name == "toy-demo":  # 17 of its 6,000 (15 prompts, 2 twice) are toy-arith items
+        assert summary["removed_as_scored"] == {"toy-arith": 17} and len(trained) == 5983
+
+
+def elicit_config(data: Path, out: Path):
+    from spot.elicit.config import ElicitConfig
+
+    return ElicitConfig(model="toy", data=str(data), out=out, n=2, temperature=1.0,
+                        max_new_tokens=96)  # fmt: skip
+
+
+def test_elicit_on_changed_questions_holds_what_a_fresh_run_would(tmp_path):
+    """A changed questions.seed (other questions) and then a lower n (fewer): the run never
+    mixes two sets; it equals a fresh run on the questions as they are now."""
+    import io
+
+    from spot.elicit.stage import elicit
+    from spot.records.jsonl import write_records
+    from spot.toy.tasks import generate
+
+    quiet = Console(file=io.StringIO())
+    data, fresh = tmp_path / "questions.jsonl", tmp_path / "fresh.jsonl"
+    write_records(data, generate("arith", 6, 1))
+    elicit(elicit_config(data, tmp_path / "run"), quiet)
+    for questions in (generate("arith", 6, 2), generate("arith", 6, 2)[:4]):
+        write_records(data, questions)
+        summary = elicit(elicit_config(data, tmp_path / "run"), quiet)
+        write_records(fresh, questions)
+        elicit(elicit_config(fresh, tmp_path / "fresh"), quiet)
+        assert summary["samples"] == 2 * len(questions)
+        got, want = ((tmp_path / d / "all_results.jsonl").read_text() for d in ("run", "fresh"))
+        assert got == want
+    assert summary["this_run"]["dropped_stale_samples"] == 4  # lowered n: 2 questions x 2
+
+
+def test_rectify_keeps_no_pair_of_an_error_no_longer_in_its_input(tmp_path):
+    import io
+
+    from spot.records.jsonl import read_records, write_records
+    from spot.records.schema import Pair, Sample
+    from spot.rectify.config import RectifyConfig
+    from spot.rectify.stage import rectify
+    from spot.toy.tasks import generate
+
+    quiet = Console(file=io.StringIO())
+    errors = tmp_path / "errors.jsonl"
+
+    def wrong(questions, text="the answer is 0"):
+        return [Sample(question_id=q.id, sample_index=0, prompt=q.prompt, answer=q.answer,
+                       source=q.source, response=text, extracted="0", correct=False,
+                       reason="wrong") for q in questions]  # fmt: skip
+
+    cfg = RectifyConfig(errors=errors, out=tmp_path / "rectify", oracle="rule")
+    write_records(errors, wrong(generate("arith", 4, 1)))
+    rectify(cfg, quiet)
+    now = wrong(generate("arith", 4, 2)[:3])  # other questions (another seed), fewer
+    write_records(errors, now)
+    rectify(cfg, quiet)
+    ids = {p.id for p in read_records(tmp_path / "rectify" / "corrected.jsonl", Pair)}
+    rejected = [json.loads(x)["id"] for x in (tmp_path / "rectify" / "rejected.jsonl").open()]
+    assert ids | set(rejected) == {s.id for s in now} and not ids & set(rejected)
+
+
+def test_a_changed_questions_seed_restarts_the_data_and_refuses_the_old_training(tmp_path):
+    """The issue's case: seed 3 then 4. Elicit and rectify hold the new questions' samples
+    and pairs only (never a mix), and the training made on the old pairs is refused with
+    what to delete, not resumed on other data."""
+    out = tmp_path / "run"
+    pipe_file = write_small(tmp_path / "small.yaml", out)
+    assert cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"]).exit_code == 0
+    pipe_file.write_text(pipe_file.read_text().replace("seed: 3", "seed: 4"))
+    result = cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"])
+    message = " ".join(str(result.exception).split())
+    assert result.exit_code != 0 and "train (bco-s0)" in message
+    assert "its data was made again since it trained" in message
+    assert f"delete {out / 'train' / 'bco-s0'} and {out / 'eval' / 'bco-s0'}" in message
+    asked = {json.loads(x)["id"] for x in (out / "questions.jsonl").open()}
+    assert all(i.startswith("toy-arith-s4-") for i in asked)
+    sampled = {json.loads(x)["question_id"] for x in (out / "elicit" / "all_results.jsonl").open()}
+    assert sampled == asked
+    errors = {"{question_id}#{sample_index}".format(**json.loads(x))
+              for x in (out / "elicit" / "errors.jsonl").open()}  # fmt: skip
+    paired = {json.loads(x)["id"] for x in (out / "filter" / "surgical.jsonl").open()}
+    assert paired and paired <= errors
+
+
+def test_training_data_holding_a_scored_prompt_is_refused(tmp_path):
+    """A file of the user's (or questions elicit read itself) is checked before training."""
+    from spot.records.jsonl import write_records
+    from spot.records.schema import Pair
+    from spot.toy.tasks import generate
+
+    scored = generate("arith", 3, 9999)[2]  # an item of toy-arith, which the pipeline scores
+    data = tmp_path / "mine.jsonl"
+    write_records(data, [Pair(id="a", prompt=scored.prompt, chosen="x", rejected="y")])
+    path = pipeline_text(tmp_path, f"train: {{runs: [{{name: mine, objective: sft, "
+                                   f"data: {data}}}]}}\neval: {{suite: toy}}")  # fmt: skip
+    step = next(s for s in plan(load_pipeline(path, tmp_path / "out")) if s.stage == "train")
+    with pytest.raises(ValueError, match=r"train \(mine\): 1 rows of .* scores \({'toy-arith': 1}"):
+        step.before()

@@ -9,9 +9,10 @@ finish; a rerun into the same directory skips finished (question, sample)
 items, and the final files equal those of one uninterrupted run because each
 sample's randomness comes from its own seed and files are rewritten in a
 canonical order at the end. Samples of questions that are no longer in the input
-(or changed) are dropped first, so a rerun on other questions never mixes two sets. Failed requests are left for the rerun (the
-command exits non-zero and says so); prompts the model cannot take (longer
-than its context) are skipped and counted.
+(or changed) are dropped first, so a rerun on other questions never mixes two
+sets. Failed requests are left for the rerun (the command exits non-zero and
+says so); prompts the model cannot take (longer than its context) are skipped
+and counted.
 """
 
 from __future__ import annotations

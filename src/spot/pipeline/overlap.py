@@ -46,7 +46,8 @@ def evaluated(pipe: Pipeline, *, skip: str = "") -> tuple[dict[str, str], list[s
     for name, values in scored_suites(pipe):
         if name == skip:
             continue
-        cfg = EvalConfig(**{k: v for k, v in values.items() if k in EvalConfig.__dataclass_fields__})
+        fields = EvalConfig.__dataclass_fields__
+        cfg = EvalConfig(**{k: v for k, v in values.items() if k in fields})
         try:
             items = build(name, cfg).items()
         except Exception as e:  # noqa: BLE001 - any loader failure: the suite is named unread
