@@ -592,3 +592,37 @@ def test_training_data_holding_a_scored_prompt_is_refused(tmp_path):
     step = next(s for s in plan(load_pipeline(path, tmp_path / "out")) if s.stage == "train")
     with pytest.raises(ValueError, match=r"train \(mine\): 1 rows of .* scores \({'toy-arith': 1}"):
         step.before()
+
+
+def test_a_moved_or_copied_run_directory_resumes_with_nothing_to_do(tmp_path, monkeypatch):
+    """`mv rel1 rel2`, then the same pipeline with --out rel2: every step is complete (none
+    runs again), also for a directory whose stamps an older spot wrote (no OUT in them);
+    the records are rewritten for the new place, so the next change resumes there too."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    pipe_file = write_small(tmp_path / "small.yaml", Path("rel1"))
+    assert cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"]).exit_code == 0
+    for stamp in Path("rel1/.stamps").glob("*.json"):  # as an older spot wrote them
+        record = json.loads(stamp.read_text())
+        del record["out"]
+        stamp.write_text(json.dumps(record))
+    shutil.move("rel1", "rel2")
+    shutil.copytree("rel2", "rel3")  # and a copy, from another working directory
+    shown = cli.invoke(app, ["run", str(pipe_file), "--out", "rel2", "--only", "bco-s0",
+                             "--dry-run"]).output  # fmt: skip
+    assert shown.count(": complete") == 9 and "to run" not in shown
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage ran again")
+
+    for target in STAGE_FUNCTIONS:
+        monkeypatch.setattr(target, refuse)
+    for out, where in (("rel2", tmp_path), (str(tmp_path / "rel3"), tmp_path / "rel2")):
+        monkeypatch.chdir(where)
+        result = cli.invoke(app, ["run", str(pipe_file), "--out", out, "--only", "bco-s0"])
+        assert result.exit_code == 0, result.output
+        assert result.output.count("skipped: complete") == 9
+        assert "the records of 7 steps named rel1" in " ".join(result.output.split())
+    record = json.loads((tmp_path / "rel3" / "train" / "bco-s0" / "run.json").read_text())
+    assert record["settings"]["data"] == str(tmp_path / "rel3" / "filter" / "surgical.jsonl")

@@ -32,7 +32,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from spot.pipeline import finish, parallel
+from spot.pipeline import finish, moved, parallel
 from spot.pipeline.config import Pipeline
 from spot.pipeline.stages import Step, jsonable, plan
 from spot.records.rundir import FileLock, Incomplete, RunDirError
@@ -78,6 +78,8 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
                 raise
             console.print(f"[dim]{pipe.out} is being written by another spot process: the "
                           "steps it is running show as to run[/]")  # fmt: skip
+        if not dry_run:
+            relocate(steps, pipe, console)
         try:
             _steps(steps, pipe, console, dry_run, done, started)
         finally:
@@ -142,6 +144,24 @@ def read_stamp(path: Path) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def stamp_of(step: Step, pipe: Pipeline) -> dict | None:
+    """The step's stamp, its paths read under the OUT now (:mod:`spot.pipeline.moved`)."""
+    return moved.as_here(read_stamp(stamp_path(pipe, step.key)), step, pipe)
+
+
+def relocate(steps: list[Step], pipe: Pipeline, console: Console) -> None:
+    """Rewrite the records of a moved or copied OUT for where it is now, and say so."""
+    found = {}
+    for step in steps:
+        path = stamp_path(pipe, step.key)
+        old = moved.rewrite(path, read_stamp(path), step, pipe)
+        if old is not None:
+            found[old] = found.get(old, 0) + 1
+    for old, count in found.items():
+        console.print(f"{pipe.out}: the records of {count} steps named {old} (moved or copied "
+                      "since): rewritten for where it is now", highlight=False)  # fmt: skip
+
+
 def complete(step: Step, stamp: dict | None) -> bool:
     return (
         stamp is not None
@@ -158,7 +178,7 @@ def execute(
     side with others) it runs in its own process writing to its log, and each line names
     the step."""
     path = stamp_path(pipe, step.key)
-    stamp = read_stamp(path)
+    stamp = stamp_of(step, pipe)
     finished = complete(step, stamp)
     named = f"{number} {step.label}: " if side else ""
     if not side:
@@ -179,7 +199,8 @@ def execute(
     seconds, cpu = time.monotonic() - started, own if own is not None else cpu_seconds() - cpu
     summary = _describe(step)
     record = {
-        **{"stage": step.stage, "label": step.label, "settings": step.settings},
+        **{"stage": step.stage, "label": step.label, "out": str(pipe.out)},
+        **{"settings": step.settings},
         **{"inputs": step.inputs(), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3)},
         **{"summary": summary, "finished": time.time()},
     }
@@ -194,7 +215,7 @@ def execute(
 def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: list[Done]) -> Done:
     """The dry run's line. A step that is complete now may not stay so when an earlier one
     runs (new questions change what elicit reads): it says so."""
-    stamp = read_stamp(stamp_path(pipe, step.key))
+    stamp = stamp_of(step, pipe)
     if complete(step, stamp):
         state = "complete"
         if any(d.status == "pending" and _feeds(d, step) for d in before):
