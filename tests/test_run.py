@@ -559,15 +559,19 @@ def test_a_changed_questions_seed_restarts_the_data_and_refuses_the_old_training
     """The issue's case: seed 3 then 4. Elicit and rectify hold the new questions' samples
     and pairs only (never a mix), and the training made on the old pairs is refused with
     what to delete, not resumed on other data."""
+    import shutil
+
     out = tmp_path / "run"
     pipe_file = write_small(tmp_path / "small.yaml", out)
     assert cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"]).exit_code == 0
     pipe_file.write_text(pipe_file.read_text().replace("seed: 3", "seed: 4"))
     result = cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"])
     message = " ".join(str(result.exception).split())
-    assert result.exit_code != 0 and "train (bco-s0)" in message
-    assert "its data was made again since it trained" in message
-    assert f"delete {out / 'train' / 'bco-s0'} and {out / 'eval' / 'bco-s0'}" in message
+    assert result.exit_code != 0 and "the data of 1 runs was made again" in message
+    assert f"rm -r {out / 'train' / 'bco-s0'} {out / 'eval' / 'bco-s0'}" in message
+    shutil.rmtree(out / "train" / "bco-s0")  # as it says: then the run trains on the new pairs
+    shutil.rmtree(out / "eval" / "bco-s0")
+    assert cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"]).exit_code == 0
     asked = {json.loads(x)["id"] for x in (out / "questions.jsonl").open()}
     assert all(i.startswith("toy-arith-s4-") for i in asked)
     sampled = {json.loads(x)["question_id"] for x in (out / "elicit" / "all_results.jsonl").open()}

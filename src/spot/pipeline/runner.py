@@ -111,14 +111,32 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
         return
     if pipe.jobs <= 1:
         for step in steps:
+            if step.stage == "train" and step is next(s for s in steps if s.stage == "train"):
+                stale_trainings(steps, pipe)
             one(step)
         return
     before, chains, after = parallel.split(steps)
     for step in before:
         one(step)
+    stale_trainings(steps, pipe)
     parallel.run_chains(chains, pipe.jobs, beside)
     for step in after:
         one(step)
+
+
+def stale_trainings(steps: list[Step], pipe: Pipeline) -> None:
+    """Refuse at once, naming them all, the trainings whose data was made again since they
+    started: each would be refused in turn (:func:`spot.pipeline.training.stale`)."""
+    from spot.pipeline.training import stale
+
+    found = [s.key.removeprefix("train-") for s in steps if s.stage == "train" and stale(s.config)]
+    if found:
+        paths = " ".join(f"{pipe.out / d / run}" for run in found for d in ("train", "eval"))
+        raise PipelineError(
+            f"train: the data of {len(found)} runs was made again since they trained (after a "
+            f"change upstream): {', '.join(found)}; to train them on the data as it is now, "
+            f"delete their directories (rm -r {paths}), or choose another out"
+        )
 
 
 def _noted(step: Step, number: str, pipe: Pipeline, console: Console, done, side):
@@ -255,11 +273,6 @@ def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None
         changed = isinstance(e, RunDirError) or " was run with " in str(e)
         hint = " (spot run: put the setting back, or delete that directory and what follows"
         hint += " it to redo the stage)"
-        if step.stage == "train" and "data_sha256" in str(e):  # nothing to put back by hand
-            run = step.key.removeprefix("train-")
-            hint = (f" (spot run: its data was made again since it trained, after a change "
-                    f"upstream; delete {pipe.out / 'train' / run} and {pipe.out / 'eval' / run} "
-                    "to train it on the data as it is now, or choose another out)")  # fmt: skip
         raise PipelineError(f"{step.label}: {e}{hint if changed else ''}") from None
 
 
@@ -283,10 +296,10 @@ def _describe(step: Step) -> str:
 def _guard(step: Step, stamp: dict | None) -> None:
     """What a stage's own run record cannot see: the model's weights changed since it ran
     (a retrained model, a new toy model), or an evaluation's questions did."""
-    if stamp is None:
+    out = getattr(step.config, "out", "its output")
+    if stamp is None or not Path(out).exists():  # deleted to be made again: nothing to mix
         return
     before, now = stamp.get("inputs", {}), step.inputs()
-    out = getattr(step.config, "out", "its output")
     if "model" in now and before.get("model") != now["model"]:
         raise PipelineError(
             f"{step.label}: {out} was made with other weights of {step.config.model} (the model "
