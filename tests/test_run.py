@@ -630,3 +630,23 @@ def test_a_moved_or_copied_run_directory_resumes_with_nothing_to_do(tmp_path, mo
         assert "the records of 7 steps named rel1" in " ".join(result.output.split())
     record = json.loads((tmp_path / "rel3" / "train" / "bco-s0" / "run.json").read_text())
     assert record["settings"]["data"] == str(tmp_path / "rel3" / "filter" / "surgical.jsonl")
+
+
+def test_a_shipped_set_watched_in_training_is_not_trained_on(tmp_path):
+    """Training's periodic evaluation reads the whole shipped set (its first eval_n), not the
+    held-out rest: those questions are removed from training too."""
+    import io
+
+    from spot.benchmarks.math import load_math
+
+    path = pipeline_text(tmp_path, "questions: {source: gsm8k, n: 400, seed: 5}\n"
+                         "eval: {suite: gsm8k}\ntrain: {defaults: {eval_suites: gsm8k, "
+                         "eval_n: 300}, runs: [{name: x, objective: sft, data: correct}]}")
+    pipe = load_pipeline(path, tmp_path / "out")
+    step = plan(pipe)[0]
+    step.run(Console(file=io.StringIO()))
+    trained = {json.loads(x)["prompt"] for x in (tmp_path / "out" / "questions.jsonl").open()}
+    watched = {q.prompt for q in load_math("gsm8k", limit=300)}
+    summary = json.loads((tmp_path / "out" / "questions-summary.json").read_text())
+    assert not trained & watched and summary["removed_as_scored"]["gsm8k"] > 50
+    assert len(trained) == 400 - summary["removed_as_scored"]["gsm8k"]

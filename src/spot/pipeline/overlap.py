@@ -20,32 +20,35 @@ from pathlib import Path
 from spot.pipeline.config import Pipeline
 
 
-def scored_suites(pipe: Pipeline) -> list[tuple[str, dict]]:
-    """(suite, EvalConfig values) of every suite the pipeline scores a model on."""
+def scored_suites(pipe: Pipeline) -> list[tuple[str, dict, bool]]:
+    """(suite, EvalConfig values, watched in training) of every suite the pipeline scores a
+    model on: the eval block's, then those of each run's periodic evaluation."""
     from spot.eval.config import EvalConfig
     from spot.eval.suites import expand
     from spot.train.config import TrainConfig
 
-    found = [(name, dict(pipe.eval)) for name in expand(pipe.eval.get("suite", EvalConfig.suite))]
+    names = expand(pipe.eval.get("suite", EvalConfig.suite))
+    found = [(name, dict(pipe.eval), False) for name in names]
     for run in pipe.runs:
         watched = run.settings.get("eval_suites", TrainConfig.eval_suites)
         n = run.settings.get("eval_n", TrainConfig.eval_n)
-        found += [(name, {"limit": n}) for name in expand(watched or "")]
+        found += [(name, {"limit": n}, True) for name in expand(watched or "")]
     return found
 
 
-def evaluated(pipe: Pipeline, *, skip: str = "") -> tuple[dict[str, str], list[str]]:
+def evaluated(pipe: Pipeline, *, heldout: str = "") -> tuple[dict[str, str], list[str]]:
     """({prompt: suite} of every item the pipeline scores, [suites that could not be read
-    here]). ``skip`` is a shipped set scored on its held-out rest (its split is the
-    questions stage's own)."""
+    here]). ``heldout`` is a shipped set that the eval block scores on its held-out rest
+    (the questions stage's own split, :func:`heldout_prompts`); watched in training, the set
+    is read whole, and counts."""
     from spot.eval.config import EvalConfig
     from spot.eval.suites import build
 
     prompts: dict[str, str] = {}
     unread: list[str] = []
-    for name, values in scored_suites(pipe):
-        if name == skip:
-            continue
+    for name, values, watched in scored_suites(pipe):
+        if name == heldout and not watched:
+            continue  # the eval block scores it on questions-heldout.jsonl
         fields = EvalConfig.__dataclass_fields__
         cfg = EvalConfig(**{k: v for k, v in values.items() if k in fields})
         try:
@@ -56,6 +59,13 @@ def evaluated(pipe: Pipeline, *, skip: str = "") -> tuple[dict[str, str], list[s
         for item in items:
             prompts.setdefault(item.prompt, name)
     return prompts, sorted(set(unread))
+
+
+def heldout_prompts(path: Path, source: str) -> dict[str, str]:
+    """{prompt: source} of a shipped set's held-out rest, once the questions stage wrote it."""
+    from spot.benchmarks.math import load_math
+
+    return {q.prompt: source for q in load_math(source, path=path)} if path.exists() else {}
 
 
 def check_data(path: Path, prompts: dict[str, str], label: str) -> None:

@@ -129,7 +129,7 @@ def _scored(pipe: Pipeline) -> Callable[[], tuple[dict[str, str], list[str]]]:
 
     def scored() -> tuple[dict[str, str], list[str]]:
         if not cache:
-            cache.append(overlap.evaluated(pipe, skip=pipe.questions.source if shipped else ""))
+            cache.append(overlap.evaluated(pipe, heldout=pipe.questions.source if shipped else ""))
         return cache[0]
 
     return scored
@@ -143,7 +143,7 @@ def questions_step(pipe: Pipeline, scored: Callable[[], tuple[dict, list]]) -> S
 
     def check() -> None:
         questions.check(q, str(pipe.path))
-        questions.check_split(q, [name for name, _ in suites], str(pipe.path))
+        questions.check_split(q, [name for name, *_ in suites], str(pipe.path))
 
     return Step(
         key="questions",
@@ -291,6 +291,13 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
     values = {"ref_cache": pipe.out / "ref-cache", **run.settings}
     cfg = TrainConfig(**values, model=pipe.model, data=data, out=out)
     label = f"train ({run.name})"
+
+    def heldout() -> dict[str, str]:  # a shipped set's held-out rest, scored by eval
+        source = pipe.questions.source
+        if questions.kind(pipe.questions) != "shipped" or source not in heldout_data(pipe, ""):
+            return {}
+        return overlap.heldout_prompts(pipe.out / "questions-heldout.jsonl", source)
+
     made_here = run.pairs is not None or run.data == "correct"  # else the user's file: checked
     stand_in = dataclasses.replace(cfg, data=_stand_in(pipe)) if made_here else cfg
     return Step(
@@ -300,7 +307,7 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
         lambda: {"model": weights_identity(pipe.model), **_digests(data)},
         lambda console: training.run(cfg, console),
         lambda: training.describe(out), cfg, _checker(stand_in, pipe, label), ("train",),
-        before=lambda: overlap.check_data(data, scored()[0], label),
+        before=lambda: overlap.check_data(data, {**scored()[0], **heldout()}, label),
     )  # fmt: skip
 
 
