@@ -639,9 +639,12 @@ def test_a_shipped_set_watched_in_training_is_not_trained_on(tmp_path):
 
     from spot.benchmarks.math import load_math
 
-    path = pipeline_text(tmp_path, "questions: {source: gsm8k, n: 400, seed: 5}\n"
-                         "eval: {suite: gsm8k}\ntrain: {defaults: {eval_suites: gsm8k, "
-                         "eval_n: 300}, runs: [{name: x, objective: sft, data: correct}]}")
+    path = pipeline_text(
+        tmp_path,
+        "questions: {source: gsm8k, n: 400, seed: 5}\n"
+        "eval: {suite: gsm8k}\ntrain: {defaults: {eval_suites: gsm8k, "
+        "eval_n: 300}, runs: [{name: x, objective: sft, data: correct}]}",
+    )
     pipe = load_pipeline(path, tmp_path / "out")
     step = plan(pipe)[0]
     step.run(Console(file=io.StringIO()))
