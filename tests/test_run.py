@@ -567,7 +567,7 @@ def test_a_changed_questions_seed_restarts_the_data_and_refuses_the_old_training
     pipe_file.write_text(pipe_file.read_text().replace("seed: 3", "seed: 4"))
     result = cli.invoke(app, ["run", str(pipe_file), "--only", "bco-s0"])
     message = " ".join(str(result.exception).split())
-    assert result.exit_code != 0 and "the data of 1 runs was made again" in message
+    assert result.exit_code != 0 and "the data of bco-s0 was made again" in message
     assert f"rm -r {out / 'train' / 'bco-s0'} {out / 'eval' / 'bco-s0'}" in message
     shutil.rmtree(out / "train" / "bco-s0")  # as it says: then the run trains on the new pairs
     shutil.rmtree(out / "eval" / "bco-s0")

@@ -133,9 +133,9 @@ def stale_trainings(steps: list[Step], pipe: Pipeline) -> None:
     if found:
         paths = " ".join(f"{pipe.out / d / run}" for run in found for d in ("train", "eval"))
         raise PipelineError(
-            f"train: the data of {len(found)} runs was made again since they trained (after a "
-            f"change upstream): {', '.join(found)}; to train them on the data as it is now, "
-            f"delete their directories (rm -r {paths}), or choose another out"
+            f"train: after a change upstream, the data of {', '.join(found)} was made again "
+            "since its training began; to train on the data as it is now, delete what was "
+            f"trained and scored (rm -r {paths}), or choose another out"
         )
 
 
