@@ -22,6 +22,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from spot.pipeline.config import Pipeline
 from spot.pipeline.stages import Step
 
@@ -65,15 +67,18 @@ def as_here(stamp: dict | None, step: Step, pipe: Pipeline) -> dict | None:
     return {**stamp, **found, "out": new}
 
 
-def rewrite(path: Path, stamp: dict | None, step: Step, pipe: Pipeline) -> str | None:
+def rewrite(
+    path: Path, stamp: dict | None, step: Step, pipe: Pipeline, fallback: str | None = None
+) -> str | None:
     """Rewrite a stamp written under another OUT (and the stage's ``run.json``) for the OUT
-    now; returns the old OUT, or None when there was nothing to do."""
-    if stamp is None:
-        return None
-    old, new = recorded_out(stamp, step, pipe), str(pipe.out)
+    now; returns the old OUT, or None when there was nothing to do. A step with no stamp
+    (killed before it finished, then moved) has its ``run.json`` rewritten from
+    ``fallback``, the OUT the other stamps name."""
+    old, new = recorded_out(stamp, step, pipe) if stamp else fallback, str(pipe.out)
     if old is None or old == new:
         return None
-    _replace(path, as_here(stamp, step, pipe))
+    if stamp is not None:
+        _replace(path, as_here(stamp, step, pipe))
     out = getattr(step.config, "out", None)
     record_path = Path(out) / "run.json" if out is not None else None
     if record_path is not None and record_path.is_file():
@@ -84,7 +89,34 @@ def rewrite(path: Path, stamp: dict | None, step: Step, pipe: Pipeline) -> str |
         fields = ("settings", "may_change")
         _replace(record_path, {**record, **{k: moved(record[k], old, new) for k in fields
                                              if k in record}})  # fmt: skip
-    return old
+    return old if stamp is not None else None
+
+
+def relocate(steps: list[Step], pipe: Pipeline, console: Console) -> None:
+    """Rewrite the records of a moved or copied OUT for where it is now, and say so."""
+    found: dict[str, int] = {}
+    unstamped = []
+    for step in steps:
+        path = pipe.out / ".stamps" / f"{step.key}.json"
+        stamp = _read(path)
+        old = rewrite(path, stamp, step, pipe)
+        if old is not None:
+            found[old] = found.get(old, 0) + 1
+        if stamp is None:
+            unstamped.append(step)
+    for step in unstamped if len(found) == 1 else []:  # begun, killed, then moved
+        rewrite(pipe.out / ".stamps" / f"{step.key}.json", None, step, pipe, next(iter(found)))
+    for old, count in found.items():
+        console.print(f"{pipe.out}: the records of {count} steps named {old} (moved or copied "
+                      "since): rewritten for where it is now", highlight=False)  # fmt: skip
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _replace(path: Path, record: dict) -> None:

@@ -79,7 +79,7 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
             console.print(f"[dim]{pipe.out} is being written by another spot process: the "
                           "steps it is running show as to run[/]")  # fmt: skip
         if not dry_run:
-            relocate(steps, pipe, console)
+            moved.relocate(steps, pipe, console)
         try:
             _steps(steps, pipe, console, dry_run, done, started)
         finally:
@@ -165,19 +165,6 @@ def read_stamp(path: Path) -> dict | None:
 def stamp_of(step: Step, pipe: Pipeline) -> dict | None:
     """The step's stamp, its paths read under the OUT now (:mod:`spot.pipeline.moved`)."""
     return moved.as_here(read_stamp(stamp_path(pipe, step.key)), step, pipe)
-
-
-def relocate(steps: list[Step], pipe: Pipeline, console: Console) -> None:
-    """Rewrite the records of a moved or copied OUT for where it is now, and say so."""
-    found = {}
-    for step in steps:
-        path = stamp_path(pipe, step.key)
-        old = moved.rewrite(path, read_stamp(path), step, pipe)
-        if old is not None:
-            found[old] = found.get(old, 0) + 1
-    for old, count in found.items():
-        console.print(f"{pipe.out}: the records of {count} steps named {old} (moved or copied "
-                      "since): rewritten for where it is now", highlight=False)  # fmt: skip
 
 
 def complete(step: Step, stamp: dict | None) -> bool:
