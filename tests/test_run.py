@@ -230,6 +230,8 @@ def test_sweeps_expand_into_named_runs(tmp_path):
         ("questions: {source: gsm8k, n: 1319}\neval: {suite: 'gsm8k,ifeval'}",
          "questions.n: give how many of the 1319"),
         ("colour: red", "unknown key 'colour'"),
+        ("train: {defaults: {probe: nope.jsonl}, runs: [{name: x, objective: sft, "
+         "data: correct}]}", "train (x): --probe nope.jsonl: no such file"),
     ],
 )  # fmt: skip
 def test_bad_pipeline_files_name_the_place(tmp_path, text, message):

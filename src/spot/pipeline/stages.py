@@ -195,12 +195,15 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _checker(cfg: Any, pipe: Pipeline, label: str) -> Callable[[], None]:
+def _checker(
+    cfg: Any, pipe: Pipeline, label: str, more: Callable[[Any], None] = lambda cfg: None
+) -> Callable[[], None]:
     def check() -> None:
         from spot.checks import OptionError
 
         try:
             cfg.check()
+            more(cfg)
         except OptionError as e:
             raise OptionError(f"{pipe.path}: {label}: {e}") from None
 
@@ -278,6 +281,14 @@ def filter_step(pipe: Pipeline, name: str) -> Step:
     )  # fmt: skip
 
 
+def _probe(cfg: TrainConfig) -> None:
+    """A probe file is an input too: checked before any work starts."""
+    from spot.checks import input_file
+
+    if cfg.probe and cfg.probe != "toy-prior":
+        input_file("probe", cfg.probe)
+
+
 def train_data(pipe: Pipeline, run: TrainRun) -> Path:
     if run.pairs is not None:
         return pipe.out / "filter" / f"{run.pairs}.jsonl"
@@ -306,7 +317,7 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
         [out / "final" / "config.json", out / "final" / "spot_train.json"],
         lambda: {"model": weights_identity(pipe.model), **_digests(data)},
         lambda console: training.run(cfg, console),
-        lambda: training.describe(out), cfg, _checker(stand_in, pipe, label), ("train",),
+        lambda: training.describe(out), cfg, _checker(stand_in, pipe, label, _probe), ("train",),
         before=lambda: overlap.check_data(data, {**scored()[0], **heldout()}, label),
     )  # fmt: skip
 
