@@ -57,6 +57,9 @@ OWNED = {
 """Fields the pipeline sets itself: what chains the stages."""
 PAIR_OBJECTIVES = ("bco", "bce", "dpo", "reward_sft")
 SWEEPABLE = ("lr", "seed")
+RESERVED = ("base", "final", "checkpoints", "__pycache__", "node_modules")
+"""Run names that cannot be a run's: ``base`` is the base model's row, and the report reads
+no folder of the other names (weights and tooling live there)."""
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 
 
@@ -278,9 +281,15 @@ def _runs(train: dict, path: Path, oracles: dict[str, dict]) -> list[TrainRun]:
     for i, entry in enumerate(entries):
         runs += _expand(_mapping(entry, f"{where}.runs[{i}]"), defaults, path, i, oracles)
     names = [r.name for r in runs]
-    twice = sorted({n for n in names if names.count(n) > 1} | ({"base"} & set(names)))
+    reserved = sorted(set(RESERVED) & set(names))
+    if reserved:
+        raise OptionError(
+            f"{where}.runs: run name '{reserved[0]}' is reserved ({', '.join(RESERVED)}: the "
+            "base model's row, and folders the report does not read); choose another name"
+        )
+    twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise OptionError(f"{where}.runs: run name '{twice[0]}' is taken (twice, or 'base')")
+        raise OptionError(f"{where}.runs: run name '{twice[0]}' is taken twice")
     return runs
 
 
@@ -297,6 +306,9 @@ def _expand(entry: dict, defaults: dict, path: Path, i: int, oracles) -> list[Tr
     if pairs is not None and pairs not in oracles:
         raise OptionError(f"{where}: pairs: no oracle {pairs!r} under rectify")
     lists = {k: entry.pop(k) for k in SWEEPABLE if isinstance(entry.get(k), list)}
+    empty = [k for k, v in lists.items() if not v]
+    if empty:  # no combination: the entry would silently have no run at all
+        raise OptionError(f"{where}: {empty[0]}: an empty list (a sweep needs a value or more)")
     bad = [k for k, v in entry.items() if isinstance(v, list)]
     if bad:
         raise OptionError(f"{where}: option '{bad[0]}': only lr and seed may be lists (a sweep)")

@@ -46,6 +46,19 @@ def resumable(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, resume=started)
 
 
+def stale(cfg: TrainConfig) -> bool:
+    """Whether the run began (its ``run.json``) on data other than its data file now: new
+    questions, another seed or a change upstream made it again. ``spot train`` refuses to
+    resume it; the pipeline names every such run at once."""
+    from spot.records.rundir import file_digest
+
+    try:
+        began = json.loads((cfg.out / "run.json").read_text())["settings"]["data_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return Path(cfg.data).exists() and began != file_digest(cfg.data)
+
+
 def run(cfg: TrainConfig, console: Console) -> None:
     from spot.train import loop
 

@@ -6,8 +6,9 @@ a ``kill -9`` never leaves a stale lock) and records in ``run.json`` the stage
 and the settings that define its output. A second process on the same
 directory is refused; a rerun whose defining settings differ is refused with
 the setting, its old and its new value; settings listed as ``may_change``
-(concurrency, retries, ``--max-steps``...) are free to change and are recorded
-as last used.
+(concurrency, retries, ``--save-every``...) are free to change and are recorded
+as last used. A setting that a newer spot no longer lets change is compared with the
+value it was last used with.
 """
 
 from __future__ import annotations
@@ -144,8 +145,9 @@ class RunDir:
                     f"{self.out} holds a spot {before.get('stage', 'unknown')} run, not "
                     f"{self.stage}; choose another --out"
                 )
-            if not self.fresh:
-                _compare(self.out, before.get("settings", {}), self.defining)
+            if not self.fresh:  # a setting that was free to change once: its last value
+                last = {**before.get("may_change", {}), **before.get("settings", {})}
+                _compare(self.out, last, self.defining)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(path)

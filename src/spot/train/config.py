@@ -187,13 +187,13 @@ class TrainConfig:
 
 
 MAY_CHANGE = (
-    *("max_steps", "save_every", "keep_checkpoints", "save_final_state"),
+    *("save_every", "keep_checkpoints", "save_final_state"),
     *("eval_every", "eval_suites", "eval_n"),
     *("probe", "probe_n"),
     *("report_to", "tracker_project", "push_to_hub"),
     *("ref_batch_size", "micro_batch_size", "gradient_checkpointing", "resume"),
     *("ref_cache", "pair_layout", "pack", "logit_chunk"),
 )
-"""Settings a resumed run may change. ``max_steps`` moves the end of the run (the cosine
-schedule follows the new total); the rest change how the run is computed or logged, not
-what it computes."""
+"""Settings a resumed run may change: how the run is computed or logged, not what it
+computes. ``max_steps`` is not one: it sets the learning-rate schedule's length, so a run
+resumed with another would splice a new schedule onto a decayed one (train again instead)."""
