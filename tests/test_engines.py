@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -128,8 +129,12 @@ def test_two_processes_match_one_and_resume_exactly(engine, data, tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and not (part / "checkpoints" / "step-2").exists():
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    ranks = psutil.Process(proc.pid).children(recursive=True)
+    assert len([r for r in ranks if "spot" in " ".join(r.cmdline())]) == 2
+    os.kill(proc.pid, signal.SIGKILL)  # the launcher alone: its ranks must die with it
     proc.wait()
+    gone, alive = psutil.wait_procs(ranks, timeout=30)
+    assert not alive, f"ranks outlived their launcher: {alive}"
     assert not (part / "final").exists(), "the kill should land mid-run"
     log = launch(engine, data, part, "--resume", **steps)
     assert "resume: step" in log

@@ -68,6 +68,24 @@ def accelerator(cfg: TrainConfig) -> Accelerator:
     return acc
 
 
+def _die_with_launcher() -> None:
+    """A rank ends when its launcher dies, even by kill -9: torchrun starts each rank in a
+    session of its own, so a killed launcher otherwise leaves its ranks training (Linux
+    ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing changes)."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def engine_name(acc: Accelerator) -> str:
     """``DeepSpeed ZeRO-2``, ``FSDP``, ``MULTI_CPU`` (DDP on CPU), ``MULTI_GPU`` (DDP), ..."""
     if acc.distributed_type == DistributedType.DEEPSPEED:
@@ -100,6 +118,8 @@ def process_state():
     """
     from accelerate import PartialState
 
+    if "LOCAL_RANK" in os.environ:
+        _die_with_launcher()
     gpu = torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() != "true"
     if gpu:
         return PartialState()
