@@ -110,3 +110,58 @@ def test_0_a_real_key_echoed_in_replies_is_cut_counted_and_reported(tmp_path, mo
     err = capfd.readouterr().err
     assert "4 of 4 replies" in err and "contained the API key in $SPOT_TEST_KEY" in err
     assert key not in err
+
+
+# 6. A diverged training fails, and nothing non-finite is saved -------------------------------
+
+
+@pytest.fixture(scope="module")
+def pairs_file(tmp_path_factory) -> Path:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from toy_pairs import pairs
+
+    path = tmp_path_factory.mktemp("pairs") / "pairs.jsonl"
+    write_records(path, pairs(16))
+    return path
+
+
+def _train_args(data: Path, out: Path, *more) -> list:
+    return ["train", "--model", "toy", "--data", data, "--out", out, "--batch-size", "4",
+            "--micro-batch-size", "4", "--max-length", "256", "--warmup-ratio", "0",
+            "--schedule", "constant", *more]  # fmt: skip
+
+
+def test_6_a_diverging_training_stops_with_an_error_and_saves_no_nan(pairs_file, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "saving"  # a checkpoint every step: the weights are checked first
+    args = _train_args(pairs_file, out, "--lr", "1e6", "--max-steps", "12", "--save-every", "1")
+    code, text = run_cli(args, capsys)
+    assert code == 2 and "training diverged: the weights hold NaN" in text
+    assert not (out / "final").exists()  # before: NaN weights in final/, exit 0
+    assert list((out / "checkpoints").glob("step-*"))
+    for ckpt in (out / "checkpoints").glob("step-*"):
+        for name, t in load_file(ckpt / "model.safetensors").items():
+            assert t.isfinite().all(), f"{ckpt.name}/{name} holds NaN"
+    out = tmp_path / "plain"  # no checkpoint on the way: the third NaN loss stops it
+    code, text = run_cli(_train_args(pairs_file, out, "--lr", "1e6", "--max-steps", "12"), capsys)
+    assert code == 2 and "training diverged: 3 steps" in text and "--max-bad-steps 3" in text
+    assert not (out / "final").exists() and not (out / "checkpoints").exists()
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").open()]
+    bad = [r["step"] for r in rows if not abs(r["loss"]) + abs(r["grad_norm"]) < float("inf")]
+    assert len(bad) == 3 and rows[-1]["step"] == bad[-1] < 12  # stopped at the third bad step
+    code, text = run_cli(["report", tmp_path], capsys)  # the report marks the run
+    assert code == 0 and f"plain DIVERGED at step {bad[0]}" in text
+    assert f"plain DIVERGED at step {bad[0]}" in (tmp_path / "report.html").read_text()
+
+
+def test_6_max_bad_steps_is_an_option_and_checked(pairs_file, tmp_path, capsys):
+    code, text = run_cli([*_train_args(pairs_file, tmp_path / "r"), "--max-bad-steps", "0"], capsys)
+    assert code == 2 and "--max-bad-steps: must be at least 1 (got 0)" in text
+
+
+def test_21_resuming_a_finished_training_reports_its_last_step(pairs_file, tmp_path, capsys):
+    args = _train_args(pairs_file, tmp_path / "run", "--lr", "1e-3", "--max-steps", "2")
+    assert run_cli(args, capsys)[0] == 0
+    code, text = run_cli([*args, "--resume"], capsys)
+    assert code == 0 and "step 2, loss" in text and "None" not in text and "nan" not in text

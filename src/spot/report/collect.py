@@ -23,6 +23,7 @@ no report.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,16 @@ class TrainRun:
     @property
     def objective(self) -> str:
         return str(self.settings.get("objective") or self.name)
+
+    @property
+    def diverged(self) -> str | None:
+        """``step N: loss nan`` for the first logged step with a non-finite loss or gradient
+        norm (``spot train`` stops such a run and saves none of its non-finite weights)."""
+        for row in self.rows:
+            bad = [f"{k} {row[k]}" for k in ("loss", "grad_norm") if _non_finite(row.get(k))]
+            if bad:
+                return f"step {row.get('step', '?')}: {', '.join(bad)}"
+        return None
 
     @property
     def method(self) -> str:
@@ -242,6 +253,10 @@ def _looks_like_pairs(path: Path) -> bool:
 
 def _pair_file(found: Found, path: Path) -> None:
     found.pairs.append((_rel(found.root, path), _read_jsonl(found, path)))
+
+
+def _non_finite(value) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _name_uniquely(found: Found) -> None:

@@ -85,6 +85,13 @@ class MetricsLog:
         ]
         write_records(self.path, keep)
 
+    def last(self) -> dict:
+        """The last step's line (``{}`` when none): what a finished run that resumes reports."""
+        if not self.path.exists():
+            return {}
+        rows = [o for _, o in iter_objects(self.path) if isinstance(o, dict) and "loss" in o]
+        return rows[-1] if rows else {}
+
     def write(self, metrics: dict) -> None:
         if not self.enabled:
             return
