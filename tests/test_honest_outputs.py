@@ -26,7 +26,8 @@ from spot.toy.tasks import generate
 
 
 def run_cli(args: list, capsys) -> tuple[int, str]:
-    """``spot ARGS`` in-process through the real entry point: (exit code, stdout + stderr)."""
+    """``spot ARGS`` in-process through the real entry point: (exit code, stdout + stderr with
+    runs of white space as one space: rich wraps lines at the terminal's width)."""
     argv, sys.argv, code = sys.argv, ["spot", *map(str, args)], 0
     try:
         cli.main()
@@ -35,7 +36,7 @@ def run_cli(args: list, capsys) -> tuple[int, str]:
     finally:
         sys.argv = argv
     captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    return code, " ".join((captured.out + captured.err).split())
 
 
 class Loopback:
@@ -45,8 +46,10 @@ class Loopback:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                data = json.dumps(reply(body)).encode()
-                self.send_response(200)
+                answer = reply(body)
+                status, answer = answer if isinstance(answer, tuple) else (200, answer)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -165,3 +168,134 @@ def test_21_resuming_a_finished_training_reports_its_last_step(pairs_file, tmp_p
     assert run_cli(args, capsys)[0] == 0
     code, text = run_cli([*args, "--resume"], capsys)
     assert code == 0 and "step 2, loss" in text and "None" not in text and "nan" not in text
+
+
+# 9. Cut-off answers are counted apart ---------------------------------------------------------
+
+
+def _cuts_some_off(body: dict) -> dict:
+    """Answers half the questions whole and right; the other half stop mid-way (``length``)."""
+    prompt = body["messages"][-1]["content"]
+    expr = arith.expression_of(prompt)
+    if sum(map(ord, prompt)) % 2:
+        out = completion_response(body["model"], arith.solve(expr)[:12])
+        out["choices"][0]["finish_reason"] = "length"
+        return out
+    return completion_response(body["model"], arith.solve(expr))
+
+
+def test_9_elicit_counts_cut_off_answers_apart_and_leaves_them_out_of_the_errors(tmp_path, capsys):
+    write_records(tmp_path / "q.jsonl", generate("arith", 20, 5))
+    with Loopback(_cuts_some_off) as server:
+        args = ["elicit", "--model", "m", "--data", tmp_path / "q.jsonl", "--backend", "openai",
+                "--base-url", server.url]  # fmt: skip
+        code, text = run_cli([*args, "--out", tmp_path / "out", "--max-retries", "0"], capsys)
+        assert code == 0, text
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        cut = summary["cut_off"]
+        assert 0 < cut < 20 and summary["cut_off_wrong"] == cut and summary["errors"] == 0
+        assert summary["correct"] == 20 - cut and not (tmp_path / "out" / "errors.jsonl").read_text()
+        assert f"{cut} cut off at max_new_tokens ({cut} wrong: not among the errors" in text
+        code, text = run_cli([*args, "--out", tmp_path / "kept", "--keep-cut-off"], capsys)
+    kept = json.loads((tmp_path / "kept" / "summary.json").read_text())
+    assert code == 0 and kept["errors"] == cut and kept["cut_off"] == cut
+    assert len((tmp_path / "kept" / "errors.jsonl").read_text().splitlines()) == cut
+
+
+def test_9_eval_and_compare_count_cut_off_answers(tmp_path, capsys):
+    outs = []
+    with Loopback(_cuts_some_off) as server:
+        for name in ("base", "tuned"):
+            outs.append(tmp_path / name)
+            code, text = run_cli(["eval", "--model", "m", "--backend", "openai", "--base-url",
+                                  server.url, "--suite", "toy-arith", "--toy-n", "20", "--out",
+                                  outs[-1]], capsys)  # fmt: skip
+            assert code == 0
+    suite = json.loads((outs[0] / "scores.json").read_text())["suites"]["toy-arith"]
+    cut = suite["cut_off"]
+    assert 0 < cut < 20 and suite["cut_off_wrong"] == cut and suite["score"] == 1 - cut / 20
+    assert f"cut off at max_new_tokens (finish_reason length, scored wrong): {{'toy-arith': {cut}}}" in text
+    code, text = run_cli(["eval", "compare", *outs, "--out", tmp_path / "cmp"], capsys)
+    line = f"Cut off at max_new_tokens (scored wrong): tuned: toy-arith {cut} of 20 samples."
+    assert code == 0 and line in text and line in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+# 13. spot eval refuses names it would ignore, and empty data ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--data", "gsmk8=Q"], "--data: unknown suite 'gsmk8'"),
+        (["--k", "aime42=4"], "--k: unknown suite 'aime42'"),
+        (["--data", "gpqa=Q"], "--data: 'gpqa' is not among the suites evaluated (gsm8k)"),
+        (["--data", "gsm8k=Q", "--suite", "gsm8k,toy-arith", "--data", "toy-arith=Q"], "reads no file"),
+    ],
+)
+def test_13_eval_refuses_data_and_k_for_suites_it_does_not_evaluate(tmp_path, capsys, flags, message):
+    write_records(tmp_path / "q.jsonl", generate("arith", 2, 0))
+    flags = [str(tmp_path / "q.jsonl") if f == "Q" else f.replace("=Q", f"={tmp_path / 'q.jsonl'}")
+             for f in flags]  # fmt: skip
+    if flags.count("--data") == 2:  # one --data: the entries joined
+        i = flags.index("--data", 1 + flags.index("--data"))
+        flags[1] += "," + flags.pop(i + 1)
+        flags.pop(i)
+    suite = [] if "--suite" in flags else ["--suite", "gsm8k"]
+    code, text = run_cli(["eval", "--out", tmp_path / "out", *suite, *flags], capsys)
+    assert code == 2 and message in text, text
+    assert not (tmp_path / "out").exists()
+
+
+def test_13_eval_refuses_an_empty_data_file(tmp_path, capsys):
+    (tmp_path / "empty.jsonl").write_text("")
+    code, text = run_cli(["eval", "--suite", "gsm8k", "--data", f"gsm8k={tmp_path / 'empty.jsonl'}",
+                          "--out", tmp_path / "out"], capsys)  # fmt: skip
+    assert code == 2 and "no questions in it" in text and "empty.jsonl" in text
+    assert not (tmp_path / "out" / "scores.json").exists()
+
+
+# 14. spot eval compare says what it leaves out ------------------------------------------------
+
+
+def _scores(tmp_path: Path, name: str, suites: dict[str, float]) -> Path:
+    groups = {"math500": "in-domain", "gpqa": "ood", "ifeval": "general"}
+    entries = {n: {"group": groups[n], "score": v, "stderr": 0.01} for n, v in suites.items()}
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "scores.json").write_text(json.dumps({"model": name, "suites": entries}))
+    return tmp_path / name
+
+
+def test_14_compare_refuses_runs_with_no_suite_in_common(tmp_path, capsys):
+    a, b = _scores(tmp_path, "a", {"math500": 0.5}), _scores(tmp_path, "b", {"gpqa": 0.4})
+    code, text = run_cli(["eval", "compare", a, b, "--out", tmp_path / "cmp"], capsys)
+    assert code == 2 and "no suite in common: a has math500; b has gpqa" in text
+
+
+def test_14_compare_names_the_columns_it_leaves_out(tmp_path, capsys):
+    a = _scores(tmp_path, "a", {"math500": 0.5, "gpqa": 0.4})
+    b = _scores(tmp_path, "b", {"math500": 0.6, "ifeval": 0.7})
+    code, text = run_cli(["eval", "compare", a, b, "--out", tmp_path / "cmp"], capsys)
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    for line in ("Left out: gpqa (only a evaluated it", "Left out: ifeval (only b evaluated it"):
+        assert line in text and line in md
+    assert code == 0
+
+
+def test_14_compare_refuses_duplicate_row_names(tmp_path, capsys):
+    a, b = _scores(tmp_path, "a", {"math500": 0.5}), _scores(tmp_path, "b", {"math500": 0.6})
+    code, text = run_cli(["eval", "compare", a, b, "--names", "x,x", "--out", tmp_path / "c"], capsys)
+    assert code == 2 and "two runs are named 'x'" in text and not (tmp_path / "c").exists()
+
+
+# 21. A suite whose every prompt was skipped says why --------------------------------------------
+
+
+def test_21_a_suite_with_every_prompt_skipped_prints_the_reason(tmp_path, capsys):
+    def refuse(body):
+        return 400, {"error": {"message": "prompt is longer than the context (9000 > 4096)"}}
+
+    with Loopback(refuse) as server:
+        code, text = run_cli(["eval", "--model", "m", "--backend", "openai", "--base-url",
+                              server.url, "--suite", "toy-arith", "--toy-n", "3", "--out",
+                              tmp_path / "out"], capsys)  # fmt: skip
+    assert code == 0 and "toy-arith: 3 samples skipped: 400 prompt is longer than the context" in text

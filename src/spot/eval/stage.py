@@ -40,6 +40,9 @@ def evaluate(cfg: EvalConfig, console: Console | None = None) -> dict:
         entries = {}
         for suite in suites:
             items = suite.items()
+            if not items:  # an empty --data file: a score of nothing is no score
+                where = cfg.data_path(suite.name) or "its data"
+                raise ValueError(f"--data {suite.name}={where}: no questions in it")
             problems = run_suite(cfg, suite, items, engine, console)
             entries[suite.name] = score_suite(cfg, suite, items, problems)
         scores = _scores(cfg, entries)
@@ -168,6 +171,7 @@ def score_suite(cfg: EvalConfig, suite: Suite, items: list[EvalItem], problems: 
     samples = [by_item[i.id] for i in items if by_item[i.id]]
     metrics = suite.aggregate(samples) if samples else {}
     n_samples = sum(len(rows) for rows in samples)
+    cut = [r for rows in samples for r in rows if r.get("finish_reason") == "length"]
     skipped = sum(problems.get("skipped", {}).values())
     return {
         "group": suite.group,
@@ -179,6 +183,8 @@ def score_suite(cfg: EvalConfig, suite: Suite, items: list[EvalItem], problems: 
         "scored_items": len(samples),
         "samples": n_samples,
         "missing": len(items) * k - n_samples - skipped,
+        "cut_off": len(cut),
+        "cut_off_wrong": sum(not r.get("correct") for r in cut),
         "skipped": problems.get("skipped", {}),
         "failed": problems.get("failed", {}),
         "damaged_lines": len(skips),
