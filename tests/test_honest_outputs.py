@@ -82,6 +82,12 @@ def _solver(finish: str = "stop", suffix: str = ""):
     return reply
 
 
+def _elicit_config(tmp_path: Path, url: str) -> ElicitConfig:
+    data, out = str(tmp_path / "q.jsonl"), tmp_path / "out"
+    return ElicitConfig(model="m", data=data, out=out, backend="openai", base_url=url,
+                        api_key_env="SPOT_TEST_KEY")  # fmt: skip
+
+
 # 0. A dummy API key never alters a reply ------------------------------------------------------
 
 
@@ -91,8 +97,7 @@ def test_0_dummy_api_keys_leave_replies_untouched(tmp_path, key, monkeypatch, ca
     write_records(tmp_path / "q.jsonl", generate("arith", 8, 3))
     suffix = " The answer is fixed; none of it is a dummy or EMPTY."
     with Loopback(_solver(suffix=suffix)) as server:
-        cfg = ElicitConfig(model="m", data=str(tmp_path / "q.jsonl"), out=tmp_path / "out",
-                           backend="openai", base_url=server.url, api_key_env="SPOT_TEST_KEY")  # fmt: skip
+        cfg = _elicit_config(tmp_path, server.url)
         summary = elicit(cfg)
     assert summary["accuracy"] == 1.0  # with OPENAI_API_KEY=x: 0.2% (\boxed -> \bo***ed)
     rows = [json.loads(x) for x in (tmp_path / "out" / "all_results.jsonl").open()]
@@ -105,8 +110,7 @@ def test_0_a_real_key_echoed_in_replies_is_cut_counted_and_reported(tmp_path, mo
     monkeypatch.setenv("SPOT_TEST_KEY", key)
     write_records(tmp_path / "q.jsonl", generate("arith", 4, 3))
     with Loopback(_solver(suffix=f" (your key {key})")) as server:
-        cfg = ElicitConfig(model="m", data=str(tmp_path / "q.jsonl"), out=tmp_path / "out",
-                           backend="openai", base_url=server.url, api_key_env="SPOT_TEST_KEY")  # fmt: skip
+        cfg = _elicit_config(tmp_path, server.url)
         assert elicit(cfg)["accuracy"] == 1.0
     files = "".join(p.read_text() for p in (tmp_path / "out").iterdir() if p.is_file())
     assert key not in files and "(your key ***)" in files
@@ -194,7 +198,9 @@ def test_9_elicit_counts_cut_off_answers_apart_and_leaves_them_out_of_the_errors
         summary = json.loads((tmp_path / "out" / "summary.json").read_text())
         cut = summary["cut_off"]
         assert 0 < cut < 20 and summary["cut_off_wrong"] == cut and summary["errors"] == 0
-        assert summary["correct"] == 20 - cut and not (tmp_path / "out" / "errors.jsonl").read_text()
+        assert (
+            summary["correct"] == 20 - cut and not (tmp_path / "out" / "errors.jsonl").read_text()
+        )
         assert f"{cut} cut off at max_new_tokens ({cut} wrong: not among the errors" in text
         code, text = run_cli([*args, "--out", tmp_path / "kept", "--keep-cut-off"], capsys)
     kept = json.loads((tmp_path / "kept" / "summary.json").read_text())
@@ -214,7 +220,10 @@ def test_9_eval_and_compare_count_cut_off_answers(tmp_path, capsys):
     suite = json.loads((outs[0] / "scores.json").read_text())["suites"]["toy-arith"]
     cut = suite["cut_off"]
     assert 0 < cut < 20 and suite["cut_off_wrong"] == cut and suite["score"] == 1 - cut / 20
-    assert f"cut off at max_new_tokens (finish_reason length, scored wrong): {{'toy-arith': {cut}}}" in text
+    assert (
+        f"cut off at max_new_tokens (finish_reason length, scored wrong): {{'toy-arith': {cut}}}"
+        in text
+    )
     code, text = run_cli(["eval", "compare", *outs, "--out", tmp_path / "cmp"], capsys)
     line = f"Cut off at max_new_tokens (scored wrong): tuned: toy-arith {cut} of 20 samples."
     assert code == 0 and line in text and line in (tmp_path / "cmp" / "comparison.md").read_text()
@@ -229,10 +238,15 @@ def test_9_eval_and_compare_count_cut_off_answers(tmp_path, capsys):
         (["--data", "gsmk8=Q"], "--data: unknown suite 'gsmk8'"),
         (["--k", "aime42=4"], "--k: unknown suite 'aime42'"),
         (["--data", "gpqa=Q"], "--data: 'gpqa' is not among the suites evaluated (gsm8k)"),
-        (["--data", "gsm8k=Q", "--suite", "gsm8k,toy-arith", "--data", "toy-arith=Q"], "reads no file"),
+        (
+            ["--data", "gsm8k=Q", "--suite", "gsm8k,toy-arith", "--data", "toy-arith=Q"],
+            "reads no file",
+        ),
     ],
 )
-def test_13_eval_refuses_data_and_k_for_suites_it_does_not_evaluate(tmp_path, capsys, flags, message):
+def test_13_eval_refuses_data_and_k_for_suites_it_does_not_evaluate(
+    tmp_path, capsys, flags, message
+):
     write_records(tmp_path / "q.jsonl", generate("arith", 2, 0))
     flags = [str(tmp_path / "q.jsonl") if f == "Q" else f.replace("=Q", f"={tmp_path / 'q.jsonl'}")
              for f in flags]  # fmt: skip
@@ -283,7 +297,9 @@ def test_14_compare_names_the_columns_it_leaves_out(tmp_path, capsys):
 
 def test_14_compare_refuses_duplicate_row_names(tmp_path, capsys):
     a, b = _scores(tmp_path, "a", {"math500": 0.5}), _scores(tmp_path, "b", {"math500": 0.6})
-    code, text = run_cli(["eval", "compare", a, b, "--names", "x,x", "--out", tmp_path / "c"], capsys)
+    code, text = run_cli(
+        ["eval", "compare", a, b, "--names", "x,x", "--out", tmp_path / "c"], capsys
+    )
     assert code == 2 and "two runs are named 'x'" in text and not (tmp_path / "c").exists()
 
 
@@ -298,4 +314,110 @@ def test_21_a_suite_with_every_prompt_skipped_prints_the_reason(tmp_path, capsys
         code, text = run_cli(["eval", "--model", "m", "--backend", "openai", "--base-url",
                               server.url, "--suite", "toy-arith", "--toy-n", "3", "--out",
                               tmp_path / "out"], capsys)  # fmt: skip
-    assert code == 0 and "toy-arith: 3 samples skipped: 400 prompt is longer than the context" in text
+    assert (
+        code == 0 and "toy-arith: 3 samples skipped: 400 prompt is longer than the context" in text
+    )
+
+
+# 15 to 20: options and messages that mislead -------------------------------------------------
+
+
+def test_15_demo_refuses_a_negative_jobs_count(tmp_path, capsys):
+    code, text = run_cli(
+        ["demo", "--quick", "--jobs", "-7", "--dry-run", "--out", tmp_path / "d"], capsys
+    )
+    assert code == 2 and "--jobs: must be at least 0 (got -7)" in text
+    assert not (tmp_path / "d").exists()
+
+
+def test_17_a_gpqa_csv_with_a_byte_order_mark_is_read(tmp_path):
+    import csv
+
+    from spot.eval.gpqa import GPQASuite
+
+    fields = ["Question", "Correct Answer", *(f"Incorrect Answer {i}" for i in (1, 2, 3))]
+    path = tmp_path / "gpqa.csv"
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:  # as spreadsheets save it
+        w = csv.writer(f)
+        w.writerow(fields)
+        for i in range(3):  # made-up items: nothing of GPQA is published here
+            w.writerow([f"Which colour is {i}?", "blue", "red", "green", "grey"])
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfQuestion")
+    items = GPQASuite(str(path), seed=0, limit=0).items()
+    assert [i.prompt.count("Which colour is") for i in items] == [1, 1, 1]
+
+
+def test_18_filter_with_no_pairs_says_so(tmp_path, capsys):
+    (tmp_path / "corrected.jsonl").write_text("")  # rectify accepted nothing
+    code, text = run_cli(["filter", "--pairs", tmp_path / "corrected.jsonl",
+                          "--out", tmp_path / "pairs.jsonl"], capsys)  # fmt: skip
+    assert code == 2 and "no pairs to filter" in text and "--tokenizer" not in text
+
+
+def test_20_help_shows_every_option_whole_when_piped(tmp_path):
+    import dataclasses
+    import subprocess
+
+    from spot.elicit.config import ElicitConfig
+    from spot.rectify.config import RectifyConfig
+    from spot.train.config import TrainConfig
+
+    env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": str(Path(cli.__file__).parents[1])}
+    for command, cls in (("train", TrainConfig), ("rectify", RectifyConfig),
+                         ("elicit", ElicitConfig)):  # fmt: skip
+        shown = subprocess.run([sys.executable, "-m", "spot", command, "--help"], env=env,
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert "…" not in shown
+        for f in dataclasses.fields(cls):
+            assert "--" + f.name.replace("_", "-") in shown, (command, f.name)
+        assert max(map(len, shown.splitlines())) <= 80
+
+
+# 21. The smaller ones ----------------------------------------------------------------------
+
+
+def test_21_a_run_name_error_never_lists_the_refused_character_as_allowed(tmp_path, capsys):
+    from spot.checks import OptionError
+    from spot.pipeline.config import load_pipeline
+
+    for name, said in ((".hidden", "must not start with '.'"), ("a/b", "'/' not allowed")):
+        path = tmp_path / "p.yaml"
+        path.write_text(f"out: {tmp_path / 'o'}\nmodel: toy\nquestions: {{source: 'toy:arith', "
+                        f"n: 8}}\ntrain:\n  runs:\n    - {{name: '{name}', objective: sft, "
+                        "pairs: surgical}\nrectify: {surgical: {oracle: rule}}\n")  # fmt: skip
+        with pytest.raises(OptionError) as e:
+            load_pipeline(path)
+        assert said in str(e.value), str(e.value)
+
+
+def test_21_a_binary_yaml_file_is_named(tmp_path, capsys):
+    blob = tmp_path / "c.yaml"
+    blob.write_bytes(bytes(range(256)) * 4)
+    code, text = run_cli(["toy", "generate", "--config", blob], capsys)
+    assert code == 2 and f"{blob}: not a YAML file" in text
+    code, text = run_cli(["run", blob], capsys)
+    assert code == 2 and f"{blob}: not a YAML file" in text
+
+
+def test_21_rectify_skips_samples_whose_wrong_answer_is_empty(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from toy_pairs import wrong_samples
+
+    items = wrong_samples(3)
+    items[1].response = "  \n"
+    write_records(tmp_path / "errors.jsonl", items)
+    code, text = run_cli(["rectify", "--errors", tmp_path / "errors.jsonl", "--out",
+                          tmp_path / "out", "--oracle", "rule"], capsys)  # fmt: skip
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert code == 0 and summary["accepted"] + summary["rejected"] == 2
+    pairs = [json.loads(x) for x in (tmp_path / "out" / "corrected.jsonl").open()]
+    assert all(p["rejected"].strip() for p in pairs) and "empty response" in text
+
+
+def test_21_a_refusal_marks_the_values_nobody_gave(tmp_path, capsys):
+    args = ["eval", "--suite", "toy-arith", "--toy-n", "2", "--out", tmp_path / "e"]
+    assert run_cli([*args, "--max-new-tokens", "16"], capsys)[0] == 0
+    code, text = run_cli(args, capsys)
+    assert (
+        code == 2 and "was run with max_new_tokens=16, not max_new_tokens=0 (the default)" in text
+    )

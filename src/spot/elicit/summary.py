@@ -74,8 +74,7 @@ def print_summary(console: Console, s: ElicitSummary, warning: str | None) -> No
     acc = "n/a" if s.accuracy is None else f"{s.accuracy:.1%}"
     console.print(
         f"[bold]elicit done[/]: {s.samples} samples of {s.questions} questions, "
-        f"accuracy {acc}: {s.errors} errors, {s.correct} correct"
-        + _cut_off_note(s)
+        f"accuracy {acc}: {s.errors} errors, {s.correct} correct" + _cut_off_note(s)
     )
     run = s.this_run
     console.print(
@@ -102,7 +101,9 @@ def _cut_off_note(s: ElicitSummary) -> str:
     if not s.cut_off:
         return ""
     if s.cut_off_kept:
-        return f", {s.cut_off} cut off at max_new_tokens ({s.cut_off_wrong} wrong, among the errors)"
+        return (
+            f", {s.cut_off} cut off at max_new_tokens ({s.cut_off_wrong} wrong, among the errors)"
+        )
     return (
         f", {s.cut_off} cut off at max_new_tokens ({s.cut_off_wrong} wrong: not among the "
         "errors; --keep-cut-off keeps them)"
