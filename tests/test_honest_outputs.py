@@ -421,3 +421,29 @@ def test_21_a_refusal_marks_the_values_nobody_gave(tmp_path, capsys):
     assert (
         code == 2 and "was run with max_new_tokens=16, not max_new_tokens=0 (the default)" in text
     )
+
+
+# 19. No library noise from spot's own calls ---------------------------------------------------
+
+
+def test_19_sampling_and_checkpoints_raise_no_library_warnings(pairs_file, tmp_path, caplog):
+    import warnings
+
+    from spot.models.loading import load_model
+    from spot.sampling.base import Request, SamplingParams
+    from spot.sampling.hf import HFBackend
+    from spot.train.config import TrainConfig
+    from spot.train.loop import train
+
+    model, tokenizer = load_model("toy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # past_key_values is deprecated (5.25)
+        backend = HFBackend(model, tokenizer)
+        (g,) = backend.generate([Request("a", "Compute: 2 + 3", 1)], SamplingParams(6, 0.0, 1, 0))
+    assert g.n_tokens == 6
+    cfg = TrainConfig(model="toy", data=pairs_file, out=tmp_path / "t", batch_size=4,
+                      micro_batch_size=4, max_length=256, max_steps=2, save_every=1)  # fmt: skip
+    with caplog.at_level("WARNING"):
+        train(cfg)
+    assert "Removed shared tensor" not in caplog.text  # the tied head, twice per run before
+    assert len(list((tmp_path / "t" / "checkpoints").glob("step-*"))) == 2
