@@ -447,3 +447,48 @@ def test_19_sampling_and_checkpoints_raise_no_library_warnings(pairs_file, tmp_p
         train(cfg)
     assert "Removed shared tensor" not in caplog.text  # the tied head, twice per run before
     assert len(list((tmp_path / "t" / "checkpoints").glob("step-*"))) == 2
+
+
+def test_21_a_run_removed_from_the_pipeline_leaves_the_report(tmp_path, capsys):
+    def train_run(name: str) -> None:
+        (tmp_path / "train" / name).mkdir(parents=True)
+        rows = [{"step": s, "loss": 1.0 / s, "lr": 1e-3} for s in (1, 2)]
+        write_records(tmp_path / "train" / name / "metrics.jsonl", rows)
+
+    def eval_run(name: str) -> None:
+        (tmp_path / "eval" / name).mkdir(parents=True)
+        suites = {"toy-arith": {"group": "in-domain", "score": 0.5, "stderr": 0.1}}
+        scores = {"model": f"train/{name}/final", "suites": suites}
+        (tmp_path / "eval" / name / "scores.json").write_text(json.dumps(scores))
+
+    for name in ("alpha", "zulu"):
+        train_run(name)
+        eval_run(name)
+    eval_run("base")
+    runs = [{"name": "alpha", "train": "train/alpha", "eval": "eval/alpha"}]  # as spot run writes
+    (tmp_path / "pipeline.json").write_text(json.dumps({"runs": runs, "steps": []}))
+    code, text = run_cli(["report", tmp_path], capsys)
+    page = (tmp_path / "report.html").read_text()
+    shown = page.split('id="problems"')[0]
+    assert code == 0 and "alpha" in shown and "zulu" not in shown
+    assert "train/zulu: left out (not a run of pipeline.json now)" in text
+    assert "eval/zulu: left out" in text and "eval/base: left out" not in text
+
+
+def test_21_a_dry_run_names_what_the_real_run_would_refuse_and_the_output(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_run import write_small
+
+    out = tmp_path / "run"
+    pipe_file = write_small(tmp_path / "small.yaml", out)
+    assert run_cli(["run", pipe_file, "--only", "bco-s0"], capsys)[0] == 0
+    final = out / "train" / "bco-s0" / "final" / "model.safetensors"  # trained again, say
+    weights = load_file(final)
+    save_file({k: v + 0.01 for k, v in weights.items()}, final, metadata={"format": "pt"})
+    code, shown = run_cli(["run", pipe_file, "--only", "bco-s0", "--dry-run"], capsys)
+    assert code == 0 and "eval (bco-s0): will be refused:" in shown
+    assert "made with other weights" in shown and f"the outputs go to {out}" in shown
+    code, text = run_cli(["run", pipe_file, "--only", "bco-s0"], capsys)
+    assert code == 2 and "made with other weights" in text  # as the dry run said
