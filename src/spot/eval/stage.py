@@ -35,14 +35,15 @@ def evaluate(cfg: EvalConfig, console: Console | None = None) -> dict:
     console = console or Console(stderr=True)
     cfg.check()
     suites = [build(name, cfg) for name in expand(cfg.suite)]
+    questions = {suite.name: suite.items() for suite in suites}  # before --out is claimed
+    for name, items in questions.items():
+        if not items:  # an empty --data file: a score of nothing is no score
+            raise ValueError(f"--data {name}={cfg.data_path(name) or '?'}: no questions in it")
     with RunDir(cfg.out, "eval", *settings_of(cfg, MAY_CHANGE)):
         engine = _Engine(cfg)
         entries = {}
         for suite in suites:
-            items = suite.items()
-            if not items:  # an empty --data file: a score of nothing is no score
-                where = cfg.data_path(suite.name) or "its data"
-                raise ValueError(f"--data {suite.name}={where}: no questions in it")
+            items = questions[suite.name]
             problems = run_suite(cfg, suite, items, engine, console)
             entries[suite.name] = score_suite(cfg, suite, items, problems)
         scores = _scores(cfg, entries)

@@ -40,8 +40,9 @@ class BadSteps:
             raise Diverged(
                 f"training diverged: {len(self.steps)} steps with a non-finite loss or gradient "
                 f"(steps {_listed(self.steps)}; at step {self.steps[-1]}: {what}); stopped at "
-                f"--max-bad-steps {self.limit}, nothing written after the last finite "
-                "checkpoint. Lower --lr (or raise --max-bad-steps to tolerate rare bad steps)"
+                f"--max-bad-steps {self.limit} with no final model (a checkpoint is only written "
+                "with finite weights). Lower --lr, or raise --max-bad-steps to tolerate rare "
+                "bad steps"
             )
 
 
@@ -58,7 +59,7 @@ def check_weights(acc, model: torch.nn.Module, step: int) -> None:
     if acc.reduce(flag, reduction="sum").item() > 0:  # every rank raises, or none
         raise Diverged(
             f"training diverged: the weights hold NaN or inf after step {step}; they were not "
-            "saved (the last finite checkpoint is kept). Lower --lr"
+            "saved, and there is no final model (earlier checkpoints are finite). Lower --lr"
         )
 
 
