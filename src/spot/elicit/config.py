@@ -32,6 +32,10 @@ class ElicitConfig:
     """Top-k filtering (0: off)."""
     max_new_tokens: int = 1024
     """Most tokens generated per sample."""
+    keep_cut_off: bool = False
+    """Keep wrong answers cut off at --max-new-tokens (finish_reason ``length``) in
+    errors.jsonl. Off: they are counted apart (``cut_off`` in summary.json), not sent to the
+    oracle: correcting an unfinished answer means completing it, not editing it."""
     seed: int = 0
     """Base seed; each (question, sample) derives its own seed from it."""
     raw_prompt: bool = False
@@ -88,5 +92,7 @@ class ElicitConfig:
 MAY_CHANGE = (
     *("backend", "batch_size", "base_url", "api_key_env"),
     *("concurrency", "timeout", "max_retries"),
+    "keep_cut_off",
 )
-"""Settings a resumed run may change: how samples are obtained, not what they are."""
+"""Settings a resumed run may change: how samples are obtained, not what they are (and
+``keep_cut_off``: which samples errors.jsonl holds, rewritten from every sample each run)."""

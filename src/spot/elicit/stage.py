@@ -203,15 +203,26 @@ def finish(cfg: ElicitConfig, questions: list[Question], skips: Skips, run: _Run
         key=lambda s: (order.get(s.question_id, len(order)), s.question_id, s.sample_index)
     )
     write_records(log_path, samples)
-    write_records(cfg.out / "errors.jsonl", [s for s in samples if not s.correct])
+    write_records(cfg.out / "errors.jsonl", [s for s in samples if _error(s, cfg.keep_cut_off)])
     write_records(cfg.out / "correct.jsonl", [s for s in samples if s.correct])
     summary = _summary(cfg, questions, skips, file_skips, run, samples)
     (cfg.out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
     return summary
 
 
+def cut_off(sample: Sample) -> bool:
+    """The answer stopped at max_new_tokens: unfinished, whatever its verdict."""
+    return sample.metadata.get("finish_reason") == "length"
+
+
+def _error(sample: Sample, keep_cut_off: bool) -> bool:
+    """A wrong answer for the oracle to correct (a cut-off one only with --keep-cut-off)."""
+    return not sample.correct and (keep_cut_off or not cut_off(sample))
+
+
 def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]):
     correct = sum(s.correct for s in samples)
+    cut = [s for s in samples if cut_off(s)]
     asked = {q.id for q in questions}
     written = len({s.id for s in samples if s.question_id in asked})
     skipped = sum(run.skipped.values())
@@ -220,7 +231,10 @@ def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]
         questions=len(questions),
         samples=len(samples),
         correct=correct,
-        errors=len(samples) - correct,
+        errors=sum(_error(s, cfg.keep_cut_off) for s in samples),
+        cut_off=len(cut),
+        cut_off_wrong=sum(not s.correct for s in cut),
+        cut_off_kept=cfg.keep_cut_off,
         accuracy=correct / len(samples) if samples else None,
         missing=len(questions) * cfg.n - written - skipped,
         verdicts=verdict_counts(samples),

@@ -167,7 +167,9 @@ def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if path.resolve() in seen:
         raise OptionError(f"{path}: extends itself (through {', '.join(map(str, seen))})")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise OptionError(f"{path}: not a YAML file (not UTF-8 text)") from None
     except (OSError, yaml.YAMLError) as e:
         raise OptionError(f"{path}: {' '.join(str(e).split())}") from None
     data = _mapping(data, str(path))
@@ -265,8 +267,14 @@ def _filter(block: Any, oracles: dict[str, dict], where: str) -> dict[str, dict[
 
 
 def _check_name(name: str, where: str) -> None:
-    if not name or not set(name) <= NAME_CHARS or name.startswith((".", "-")):
-        raise OptionError(f"{where}: {name!r} must be letters, digits, '.', '_', '+' or '-'")
+    allowed = "letters, digits, '.', '_', '+' or '-'"
+    bad = sorted(set(name) - NAME_CHARS)
+    if not name or bad:
+        said = f"{', '.join(map(repr, bad))} not allowed" if bad else "empty"
+        raise OptionError(f"{where}: {name!r}: {said} (a name is {allowed})")
+    if name.startswith((".", "-")):
+        raise OptionError(f"{where}: {name!r} must not start with {name[0]!r} (a name starts "
+                          "with a letter, a digit, '_' or '+')")  # fmt: skip
 
 
 def _runs(train: dict, path: Path, oracles: dict[str, dict]) -> list[TrainRun]:

@@ -108,6 +108,7 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
     if dry_run:
         for step in steps:
             done.append(_show(step, number[step.key], pipe, console, done))
+        console.print(f"dry run: nothing was run; the outputs go to {pipe.out}", highlight=False)
         return
     if pipe.jobs <= 1:
         for step in steps:
@@ -228,6 +229,10 @@ def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: lis
         console.print(f"{number} {step.label}: {state}", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped")
     state = "to run" + (" (after a change)" if stamp else "")
+    try:
+        _guard(step, stamp)  # what the real run would refuse before starting it
+    except PipelineError as e:
+        state = f"[red]will be refused[/]: {str(e).removeprefix(step.label + ': ')}"
     console.print(f"{number} {step.label}: {state}", highlight=False)
     return Done(step.key, step.stage, step.label, "pending")
 

@@ -102,7 +102,7 @@ def rows(spec: str) -> Iterator[tuple[str, int, Any]]:
         for i, row in enumerate(table.to_pylist(), start=1):
             yield spec, i, row
     elif path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             for i, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
                 yield spec, i, row
     else:

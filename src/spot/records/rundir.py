@@ -39,14 +39,29 @@ def file_digest(path: Path | str) -> str:
     return h.hexdigest()[:16]
 
 
+class Settings(dict):
+    """Setting values (written as a plain JSON object) that know their fields' defaults, so a
+    refusal can say which of the values it names nobody gave (``max_new_tokens=0 (the
+    default)``)."""
+
+    def __init__(self, values: dict, defaults: dict):
+        super().__init__(values)
+        self.defaults = defaults
+
+    def shown(self, key: str) -> str:
+        value = self.get(key)
+        given = key not in self.defaults or self.defaults[key] != value
+        return f"{key}={value!r}" + ("" if given else " (the default)")
+
+
 def settings_of(cfg: Any, may_change: tuple[str, ...]) -> tuple[dict, dict]:
     """(defining, may_change) settings of a config dataclass, as JSON values."""
-    values = {
-        f.name: _json_value(getattr(cfg, f.name))
-        for f in dataclasses.fields(cfg)
-        if f.name != "out"
+    fields = [f for f in dataclasses.fields(cfg) if f.name != "out"]
+    values = {f.name: _json_value(getattr(cfg, f.name)) for f in fields}
+    defaults = {
+        f.name: _json_value(f.default) for f in fields if f.default is not dataclasses.MISSING
     }
-    defining = {k: v for k, v in values.items() if k not in may_change}
+    defining = Settings({k: v for k, v in values.items() if k not in may_change}, defaults)
     return defining, {k: v for k, v in values.items() if k in may_change}
 
 
@@ -168,7 +183,9 @@ def _compare(out: Path, before: dict, now: dict) -> None:
     changed = [k for k in sorted(set(before) & set(now)) if before[k] != now[k]]
     if changed:
         was = ", ".join(f"{k}={before.get(k)!r}" for k in changed)
-        now_ = ", ".join(f"{k}={now.get(k)!r}" for k in changed)
+        now_ = ", ".join(
+            now.shown(k) if isinstance(now, Settings) else f"{k}={now.get(k)!r}" for k in changed
+        )
         raise RunDirError(
             f"{out} was run with {was}, not {now_}; rerun with the same settings to resume, "
             "or choose another --out"

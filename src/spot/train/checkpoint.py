@@ -10,6 +10,8 @@ needs no saving: it is a function of the step.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -23,11 +25,28 @@ def _dirs(out: Path) -> list[Path]:
     return sorted(found, key=lambda d: int(d.name[5:]))
 
 
+class _TiedHeadNote(logging.Filter):
+    """Drops accelerate's "Removed shared tensor {'lm_head.head.weight'} while saving" for a
+    head that shares the embedding matrix (tied weights, as the toy model and SmolLM2 have):
+    safetensors stores a shared tensor once, and loading the state into the live model fills
+    both names (the resume test checks the weights are exact). Any other name still warns."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = re.search(r"Removed shared tensor \{(.*)\} while saving", record.getMessage())
+        names = re.findall(r"'([^']+)'", found.group(1)) if found else []
+        return not (names and all("lm_head" in n.split(".") for n in names))
+
+
 def save(acc, out: Path, step: int, delta: RewardShift, keep: int) -> None:
     final = out / "checkpoints" / f"step-{step}"
     tmp = final.with_name(final.name + ".tmp")
     acc.wait_for_everyone()
-    acc.save_state(str(tmp))
+    quiet = _TiedHeadNote()
+    logging.getLogger("accelerate.utils.other").addFilter(quiet)
+    try:
+        acc.save_state(str(tmp))
+    finally:
+        logging.getLogger("accelerate.utils.other").removeFilter(quiet)
     acc.wait_for_everyone()  # every rank's RNG file is written before the rename
     if acc.is_main_process:
         (tmp / "trainer_state.json").write_text(

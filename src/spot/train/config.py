@@ -63,6 +63,11 @@ class TrainConfig:
     """AdamW beta2."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
+    max_bad_steps: int = 3
+    """Steps with a non-finite (NaN or inf) loss or gradient norm (under fp16: loss only, the
+    scaler skips overflowing updates) after which the run stops with an error (exit 2).
+    Weights are checked before every save: non-finite ones are never written to a checkpoint
+    or final/, so a run that diverged has no final model."""
     sft_reduction: Literal["global_token_mean", "token_mean", "sum"] = "global_token_mean"
     """sft/dft loss: NLL summed over the step's tokens / their count (as TRL), per-sequence
     token mean, or per-sequence sum (eq. 2 as written)."""
@@ -163,6 +168,7 @@ class TrainConfig:
         checks.within("adam_beta1", self.adam_beta1, 0, 1)
         checks.within("adam_beta2", self.adam_beta2, 0, 1)
         checks.positive("max_grad_norm", self.max_grad_norm)
+        checks.at_least("max_bad_steps", self.max_bad_steps, 1)
         checks.at_least("lora_r", self.lora_r, 0)
         checks.within("lora_dropout", self.lora_dropout, 0, 1)
         checks.at_least("ref_batch_size", self.ref_batch_size, 1)
@@ -191,6 +197,7 @@ MAY_CHANGE = (
     *("eval_every", "eval_suites", "eval_n"),
     *("probe", "probe_n"),
     *("report_to", "tracker_project", "push_to_hub"),
+    "max_bad_steps",
     *("ref_batch_size", "micro_batch_size", "gradient_checkpointing", "resume"),
     *("ref_cache", "pair_layout", "pack", "logit_chunk"),
 )

@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from spot.train import checkpoint, setup
+from spot.train import checkpoint, divergence, setup
 from spot.train.batches import StepPlan, micro_batches
 from spot.train.config import TrainConfig
 from spot.train.losses import PairLoss, TokenLoss
@@ -105,12 +105,13 @@ class Fit:
         self.accum = math.ceil(self.cfg.batch_size / per_rank)  # micro-batches per rank and step
         self.lengths = [_length(e) for e in self.loss.examples]  # to group similar lengths
         self.log = checkpoint.MetricsLog(self.cfg.out / "metrics.jsonl", self.acc.is_main_process)
+        self.bad_steps = divergence.BadSteps(self.cfg.max_bad_steps, self.cfg.mixed_precision)
 
     def run(self, start: int) -> dict:
         from rich.progress import Progress
 
-        last: dict = {}
         self.log.truncate_after(start)  # lines of steps lost with the kill are redone
+        last = self.log.last() if start >= self.plan.total else {}  # a finished run: its end
         if start == 0 and self.measures_at(0):
             self.log.write({"step": 0, **self.evaluate(0)})  # the base model, before any update
         with Progress(disable=not self.acc.is_main_process) as bar:
@@ -228,11 +229,13 @@ class Fit:
         if self.measures_at(step):
             metrics.update(self.evaluate(step))
         self.log.write(metrics)
+        self.bad_steps.observe(metrics)  # raises at the --max-bad-steps-th non-finite step
         if cfg.report_to:
             numbers = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
             self.acc.log(numbers, step=step)
         end = step == self.plan.total  # the end saves the model (final/), its state if asked
-        if (cfg.save_every and step % cfg.save_every == 0 and not end) or (
-            end and cfg.save_final_state
-        ):
+        saving = cfg.save_every and step % cfg.save_every == 0
+        if end or saving:
+            divergence.check_weights(self.acc, self.model, step)  # NaN weights are never saved
+        if (saving and not end) or (end and cfg.save_final_state):
             checkpoint.save(self.acc, cfg.out, step, self.shift, cfg.keep_checkpoints)
