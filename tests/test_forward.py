@@ -215,3 +215,48 @@ def test_reference_cache_is_shared_and_never_stale(tmp_path, capfd):
     assert len(list((tmp_path / "cache").glob("*.pt"))) == 4
     first = json.loads((tmp_path / "bco" / "metrics.jsonl").read_text().splitlines()[0])
     assert 0 <= first["padding"] < 1
+
+
+def test_mask_of_a_shared_pair_is_the_hand_derived_one_for_sdpa_and_flex():
+    """prompt [1, 2], y+ [3, 4, 5], y- [3, 6]: the common token 3 joins the shared part;
+    4, 5 (branch 1) and 6 (branch 2) see the shared part and their own branch only. A
+    padding column sees itself only. The flex BlockMask's pattern is the same."""
+    from torch.nn.attention.flex_attention import create_mask
+
+    unit = shared_unit(Encoded((1, 2), (3, 4, 5)), Encoded((1, 2), (3, 6)), 0, 1)
+    short = plain_unit(Encoded((1,), (2,)), 0)
+    batch = build_layout([[unit], [short]], 2, 0, four_d=True, dtype=torch.float32)
+    hand = torch.tensor([  # row 0: 1 2 3 4 5 6
+        [1, 0, 0, 0, 0, 0],
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [1, 1, 1, 1, 0, 0],
+        [1, 1, 1, 1, 1, 0],
+        [1, 1, 1, 0, 0, 1],  # 6 (y-'s own) skips 4 and 5 (y+'s own)
+    ], dtype=torch.bool)  # fmt: skip
+    padded = torch.eye(6, dtype=torch.bool)  # row 1: tokens 1 2, then 4 padding columns
+    padded[1, 0] = True
+    dense = batch.attention_mask("sdpa")
+    assert dense.shape == (2, 1, 6, 6)
+    assert torch.equal(dense[:, 0] == 0, torch.stack([hand, padded]))
+    flex = batch.attention_mask("flex_attention")
+    assert torch.equal(create_mask(flex.mask_mod, 2, 1, 6, 6, device="cpu")[:, 0],
+                       torch.stack([hand, padded]))  # fmt: skip
+    assert torch.equal(batch.attention_mask("flash_attention_2"), dense)  # falls back dense
+    plain = build_layout([[short]], 1, 0, four_d=False, dtype=torch.float32)
+    assert torch.equal(plain.attention_mask("sdpa"), torch.tensor([[1, 1]]))
+
+
+def test_flex_attention_with_a_block_mask_matches_sdpa(model_and_pairs):
+    """The prefix-shared forward through transformers' flex_attention with spot's BlockMask
+    (torch compiles it on CPU: about 30 s) gives the SDPA log-probs. Forward only: torch has
+    no FlexAttention backward on CPU, so training with it is for GPUs."""
+    model, pad, pairs = model_and_pairs
+    flex, _ = load_model(str(TOY_MODEL), "float32", device="cpu",
+                         attn_implementation="flex_attention")  # fmt: skip
+    head.install(flex)
+    with torch.no_grad():
+        a = pair_logps(flex, pairs[:4], pad, "cpu", layout="shared").stacked()
+        b = pair_logps(model, pairs[:4], pad, "cpu", layout="shared").stacked()
+    counts = torch.tensor([[len(c.completion), len(r.completion)] for c, r in pairs[:4]])
+    assert ((a - b).abs() <= TOL * counts).all()

@@ -109,11 +109,15 @@ def run(model, batch: Layout) -> Tensor:
     with head.scoring(model, batch.rows, batch.cols, batch.targets):
         out = model(
             input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
+            attention_mask=batch.attention_mask(_kernel(model)),
             position_ids=batch.position_ids,
             use_cache=False,
         )
     return out.logits
+
+
+def _kernel(model) -> str:
+    return getattr(getattr(model, "config", None), "_attn_implementation", None) or "sdpa"
 
 
 def _dtype(model) -> torch.dtype:

@@ -66,11 +66,24 @@ def plain_unit(e: Encoded, owner: int) -> Unit:
 
 @dataclass
 class Layout:
-    """A micro-batch ready for the model, and where each scored log-prob goes."""
+    """A micro-batch ready for the model, and where each scored log-prob goes.
+
+    The attention pattern is kept as two (N, T) vectors, not a (N, T, T) mask: a token sees
+    an earlier token of its own unit (``segment``, 0 on padding) that is shared (branch 0)
+    or of its own branch. :meth:`attention_mask` turns them into what the kernel takes, on
+    the batch's device: a dense additive mask for SDPA and eager, a FlexAttention
+    ``BlockMask`` (memory of N x (T / 128)^2 blocks) for flex_attention.
+    """
 
     input_ids: Tensor  # (N, T) padded
     position_ids: Tensor  # (N, T)
-    attention_mask: Tensor  # (N, T) padding mask, or (N, 1, T, T) additive 4D mask
+    pad_mask: Tensor  # (N, T) 1 on tokens, 0 on padding
+    segment: Tensor  # (N, T) unit of each token within its row, from 1; 0 on padding
+    branch: Tensor  # (N, T) 0 shared, 1 and 2 the two branches of a prefix-shared pair
+    four_d: bool
+    """Whether the rows need the unit/branch pattern (shared pairs, packed rows)."""
+    dtype: torch.dtype
+    """Of the dense additive mask: the model's weights' dtype."""
     rows: Tensor  # (M,) row of each scored position
     cols: Tensor  # (M,) column of each scored position
     targets: Tensor  # (M,) the token whose log-prob is read there
@@ -86,6 +99,29 @@ class Layout:
         moved = {k: v.to(device) if torch.is_tensor(v) else v for k, v in vars(self).items()}
         return Layout(**moved)
 
+    def attention_mask(self, kernel: str = "sdpa"):
+        """The (N, T) padding mask for plain rows; else the pattern for ``kernel``: a
+        ``BlockMask`` for ``flex_attention``, a (N, 1, T, T) additive mask otherwise."""
+        if not self.four_d:
+            return self.pad_mask
+        if kernel == "flex_attention":
+            return self._block_mask()
+        q = torch.arange(self.segment.shape[1], device=self.segment.device)  # (T,)
+        allow = _allowed(self.segment, self.branch, q[:, None], q[None, :], slice(None))
+        zero = torch.zeros((), dtype=self.dtype, device=allow.device)
+        return torch.where(allow, zero, torch.finfo(self.dtype).min)[:, None]
+
+    def _block_mask(self):
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        segment, branch = self.segment, self.branch
+
+        def mask_mod(b, h, q, k):
+            return _allowed(segment, branch, q, k, b)
+
+        n, t = segment.shape
+        return create_block_mask(mask_mod, n, None, t, t, device=str(segment.device))
+
     def sums(self, logps: Tensor) -> Tensor:
         """(n_sums,) summed log-probs from the (M,) log-probs of the scored positions."""
         out = torch.zeros(self.n_sums, dtype=logps.dtype, device=logps.device)
@@ -95,6 +131,16 @@ class Layout:
         """(n_sums,) scored tokens of each sum."""
         ones = torch.ones_like(self.owner, dtype=torch.float32)
         return torch.zeros(self.n_sums, device=ones.device).index_add(0, self.owner, ones)
+
+
+def _allowed(segment: Tensor, branch: Tensor, q, k, b) -> Tensor:
+    """Whether query ``q`` sees key ``k`` in row(s) ``b``: causal within its own unit, and
+    a key that is shared or of the query's branch; a padding position sees itself only (no
+    softmax row is empty: NaN-free). Broadcasts (dense masks) and runs per element (flex)."""
+    seg_q, seg_k = segment[b, q], segment[b, k]  # dense: (N, T, 1) and (N, 1, T)
+    br_q, br_k = branch[b, q], branch[b, k]
+    same = (seg_q == seg_k) & (seg_q > 0) & (k <= q) & ((br_k == 0) | (br_k == br_q))
+    return same | (q == k)
 
 
 def pack(units: Sequence[Unit], *, pack_rows: bool) -> list[list[Unit]]:
@@ -122,44 +168,27 @@ def build_layout(
     n = len(rows)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     pos = torch.zeros((n, width), dtype=torch.long)
-    allow = torch.zeros((n, width, width), dtype=torch.bool) if four_d else None
-    pad_mask = torch.zeros((n, width), dtype=torch.long)
+    segment = torch.zeros((n, width), dtype=torch.long)
+    branch = torch.zeros((n, width), dtype=torch.long)
     scored_rows, cols, targets, owner_entry, owner = [], [], [], [], []
     for i, row in enumerate(rows):
         start = 0
-        for u in row:
+        for unit_no, u in enumerate(row, 1):
             end = start + len(u.ids)
             ids[i, start:end] = torch.tensor(u.ids)
             pos[i, start:end] = torch.tensor(u.positions)
-            pad_mask[i, start:end] = 1
-            if allow is not None:
-                allow[i, start:end, start:end] = _unit_mask(u.branch)
+            segment[i, start:end] = unit_no
+            branch[i, start:end] = torch.tensor(u.branch)
             for col, target, owners in u.scored:
                 for o in owners:
                     owner_entry.append(len(cols))
                     owner.append(o)
                 scored_rows.append(i), cols.append(start + col), targets.append(target)
             start = end
-    mask = pad_mask if allow is None else _additive(allow, dtype)
+    pad_mask = (segment > 0).long()
     tokens = int(pad_mask.sum())
     return Layout(
-        ids, pos, mask, torch.tensor(scored_rows), torch.tensor(cols), torch.tensor(targets),
-        torch.tensor(owner_entry), torch.tensor(owner), n_sums, tokens, n * width - tokens,
+        ids, pos, pad_mask, segment, branch, four_d, dtype, torch.tensor(scored_rows),
+        torch.tensor(cols), torch.tensor(targets), torch.tensor(owner_entry),
+        torch.tensor(owner), n_sums, tokens, n * width - tokens,
     )  # fmt: skip
-
-
-def _unit_mask(branch: list[int]) -> Tensor:
-    """(U, U) bool: causal, and no branch sees another branch's own tokens."""
-    b = torch.tensor(branch)
-    causal = torch.ones(len(branch), len(branch), dtype=torch.bool).tril()
-    visible = (b[None, :] == 0) | (b[None, :] == b[:, None])  # key shared, or same branch
-    return causal & visible
-
-
-def _additive(allow: Tensor, dtype) -> Tensor:
-    """(N, 1, T, T) additive mask (0 where allowed): SDPA and eager both take this form.
-
-    A padding row attends to itself only, so no softmax row is empty (NaN-free)."""
-    allow = allow | torch.eye(allow.shape[-1], dtype=torch.bool)
-    zero = torch.zeros((), dtype=dtype)
-    return torch.where(allow, zero, torch.finfo(dtype).min)[:, None]
