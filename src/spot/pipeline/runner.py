@@ -234,7 +234,20 @@ def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: lis
     except PipelineError as e:
         state = f"[red]will be refused[/]: {str(e).removeprefix(step.label + ': ')}"
     console.print(f"{number} {step.label}: {state}", highlight=False)
+    if step.stage == "train":
+        console.print(f"    needs: {_needs(step, pipe)}", highlight=False, soft_wrap=True)
     return Done(step.key, step.stage, step.label, "pending")
+
+
+def _needs(step: Step, pipe: Pipeline) -> str:
+    """The training run's disk and GPU memory (:mod:`spot.train.estimate`)."""
+    from spot.train.estimate import Engine, estimate
+
+    engine = Engine.of_launcher(pipe.launcher)
+    try:
+        return estimate(step.config, engine).line(engine)
+    except (OSError, ValueError):  # a hub model not cached here: no config to count
+        return f"unknown here (no config of {step.config.model} on this machine)"
 
 
 def _feeds(earlier: Done, step: Step) -> bool:
