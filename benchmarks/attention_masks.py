@@ -26,7 +26,7 @@ from spot.train.layout import Unit, build_layout
 def pair_unit(t: int, b: int, n: int) -> Unit:
     """A prefix-shared pair of ``t`` tokens: shared 3/4, then y+ and y- each 1/8."""
     shared, own = 3 * t // 4, t // 8
-    ids = list(range(shared + 2 * own))
+    ids = [i % 4000 for i in range(shared + 2 * own)]  # within the vocabulary
     positions = [*range(shared + own), *range(shared, shared + own)]
     branch = [0] * shared + [1] * own + [2] * own
     scored = [(shared - 1 + i, 1, (b,)) for i in range(own)]
