@@ -20,7 +20,8 @@ class TrainConfig:
     """Policy to train (and initial reference): ``toy``, a model directory or hub name."""
     data: Path = Path("runs/pairs.jsonl")
     """Pairs (from `spot filter`) or, for sft/dft, pairs (chosen side) or samples (RFT): JSONL,
-    or Parquet (``.parquet``, needs pyarrow) with the same fields."""
+    Parquet (``.parquet``, needs pyarrow) or a hub dataset (``hf:NAME[:CONFIG][:SPLIT]``, needs
+    datasets) with the same fields."""
     max_examples: int = 0
     """Train on at most this many examples of --data (0: all): the first N usable ones in
     file order. The paper compares methods on equal amounts of data (4k for Qwen3-8B)."""
@@ -153,7 +154,8 @@ class TrainConfig:
     def check(self) -> None:
         """Refuse out-of-range values before any work starts (one line naming the option)."""
         checks.model_ref("model", self.model)
-        checks.input_file("data", self.data)
+        if not str(self.data).startswith("hf:"):  # a hub dataset is read when training starts
+            checks.input_file("data", self.data)
         checks.at_least("max_examples", self.max_examples, 0)
         checks.positive("beta", self.beta)
         checks.within("delta_decay", self.delta_decay, 0, 1)

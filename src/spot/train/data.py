@@ -12,6 +12,7 @@ with the same fields.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from typing import Any
 from spot.models.chat import ChatOptions
 from spot.records.jsonl import RecordError, Skips, read_records
 from spot.records.questions import rows
+from spot.records.rundir import file_digest
 from spot.records.schema import FieldError, Pair, Sample, from_dict
 from spot.train.encode import Encoded, encode
 
@@ -85,9 +87,26 @@ def _kind(path: Path) -> str:
     return "pair"
 
 
+def from_hub(path: Path | str) -> bool:
+    """``hf:NAME[:CONFIG][:SPLIT]``: a dataset read through the questions' loader."""
+    return str(path).startswith("hf:")
+
+
+def data_digest(path: Path | str) -> str:
+    """What a resumed run compares to know its data is unchanged: the file's sha256, or for
+    a hub dataset the sha256 of its rows as read (16 hex digits either way)."""
+    if not from_hub(path):
+        return file_digest(path)
+    h = hashlib.sha256()
+    for _, _, row in rows(str(path)):
+        h.update(json.dumps(row, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
 def _records(path: Path, cls: type, skips: Skips) -> list:
-    """Validated records of a JSONL file, or of the rows of a Parquet file; bad ones skipped."""
-    if path.suffix != ".parquet":
+    """Validated records of a JSONL file, or of the rows of a Parquet file or hub dataset;
+    bad ones skipped."""
+    if path.suffix != ".parquet" and not from_hub(path):
         return read_records(path, cls, skips)
     found = []
     for where, number, row in rows(str(path)):

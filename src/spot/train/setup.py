@@ -17,10 +17,10 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
 from spot.models.chat import ChatOptions
-from spot.records.rundir import RunDir, file_digest, settings_of
+from spot.records.rundir import RunDir, settings_of
 from spot.train import checkpoint, head, objectives
 from spot.train.config import MAY_CHANGE, TrainConfig
-from spot.train.data import Example, build_examples, save_report
+from spot.train.data import Example, build_examples, data_digest, save_report
 from spot.train.forward import supports_4d
 from spot.train.losses import PairLoss, TokenLoss
 from spot.train.probe import Anchor, PriorProbe, load_probe
@@ -140,7 +140,7 @@ def claim_run(cfg: TrainConfig, acc: Accelerator):
     run, problem = None, None
     if acc.is_main_process:
         defining, may_change = settings_of(cfg, MAY_CHANGE)
-        defining["data_sha256"] = file_digest(cfg.data)
+        defining["data_sha256"] = data_digest(cfg.data)
         try:
             if not cfg.resume:
                 checkpoint.refuse_stale(cfg.out)
