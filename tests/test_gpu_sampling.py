@@ -243,3 +243,30 @@ def test_a_killed_runner_takes_its_engine_down(tmp_path):
     finally:
         runner.kill()
         runner.wait()
+
+
+def test_which_steps_the_engine_serves_and_bad_serve_blocks(tmp_path):
+    from spot.checks import OptionError
+    from spot.pipeline.engine import Serve, model_of, parse, served
+    from spot.rectify.config import RectifyConfig
+
+    serve = Serve("vllm serve {model}", url="http://127.0.0.1:9/v1")
+    own = served(serve, "rectify", RectifyConfig(oracle="self", model="toy"))
+    assert (own.self_backend, own.base_url) == ("openai", serve.url)
+    assert model_of(serve, "rectify", own) == "toy"
+    gemini = RectifyConfig(oracle="openai", model="gemini-2.5-pro")
+    assert served(serve, "rectify", gemini) == gemini and model_of(serve, "rectify", gemini) is None
+    local = dataclasses.replace(gemini, model="local-judge", base_url=serve.url)  # pointing at it
+    assert model_of(serve, "rectify", local) == "local-judge"
+    assert model_of(serve, "rectify", RectifyConfig(oracle="rule")) is None
+    assert served(Serve("x {model}", stages=["eval"]), "elicit", ElicitConfig()).backend == "hf"
+    for block, message in [
+        ({"command": "vllm serve Qwen/Qwen3-8B"}, "put {model} where"),
+        ({"command": "x {model}", "stages": ["train"]}, "'train' does not sample"),
+        ({"command": "x {model}", "ready_timeout": 0}, "positive number"),
+        ({"command": "x {model}", "port": 1}, "unknown option 'port'"),
+        ([1], "expected a mapping with a command"),
+    ]:
+        with pytest.raises(OptionError, match=message):
+            parse(block, "p.yaml")
+    assert parse("spot serve --model {model}", "p.yaml").url == "http://127.0.0.1:8000/v1"
