@@ -42,8 +42,10 @@ def test_outputs_partition_and_summary(questions, tmp_path):
     errors = read_records(tmp_path / "errors.jsonl", Sample)
     correct = read_records(tmp_path / "correct.jsonl", Sample)
     assert len(samples) == 48 and len({s.id for s in samples}) == 48
-    assert sorted(s.id for s in errors + correct) == sorted(s.id for s in samples)
+    cut = [s for s in samples if not s.correct and s.metadata["finish_reason"] == "length"]
+    assert sorted(s.id for s in errors + correct + cut) == sorted(s.id for s in samples)
     assert all(not s.correct for s in errors) and all(s.correct for s in correct)
+    assert summary["errors"] == len(errors) and summary["cut_off_wrong"] == len(cut)
     assert summary["samples"] == 48 and summary["correct"] == len(correct)
     assert summary["accuracy"] == pytest.approx(len(correct) / 48)
     assert summary["tokens_generated"] == sum(s.metadata["n_tokens"] for s in samples) > 0

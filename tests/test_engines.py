@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -31,7 +32,7 @@ from toy_pairs import pairs  # noqa: E402
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "spot" / "configs" / "accelerate"
 ENGINES = {"ddp": "MULTI_CPU", "zero2": "DeepSpeed ZeRO-2", "zero3": "DeepSpeed ZeRO-3"}
 COMMON = dict(batch_size=8, micro_batch_size=2, max_length=256, lr=1e-4, warmup_ratio=0.0,
-              schedule="constant", objective="bco")  # fmt: skip
+              schedule="constant", objective="bco", save_final_state=True)  # fmt: skip
 
 
 def _deepspeed_or_skip(engine: str) -> None:
@@ -47,7 +48,12 @@ def data(tmp_path_factory) -> Path:
 
 
 def _flags(settings: dict) -> list[str]:
-    return [x for k, v in settings.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    out = []
+    for key, value in settings.items():
+        flag = f"--{key.replace('_', '-')}"
+        out += ([flag] if value else [f"--no-{flag[2:]}"]) if isinstance(value, bool) else [
+            flag, str(value)]  # fmt: skip
+    return out
 
 
 def _free_port() -> int:
@@ -123,8 +129,12 @@ def test_two_processes_match_one_and_resume_exactly(engine, data, tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and not (part / "checkpoints" / "step-2").exists():
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    ranks = psutil.Process(proc.pid).children(recursive=True)
+    assert len([r for r in ranks if "spot" in " ".join(r.cmdline())]) == 2
+    os.kill(proc.pid, signal.SIGKILL)  # the launcher alone: its ranks must die with it
     proc.wait()
+    gone, alive = psutil.wait_procs(ranks, timeout=30)
+    assert not alive, f"ranks outlived their launcher: {alive}"
     assert not (part / "final").exists(), "the kill should land mid-run"
     log = launch(engine, data, part, "--resume", **steps)
     assert "resume: step" in log
@@ -205,4 +215,30 @@ def test_fsdp2_shards_and_trains_as_one_process(data, tmp_path):
     assert result["losses"] == pytest.approx([m["loss"] for m in one if "loss" in m], abs=1e-5)
     assert result["dist/l2"] == pytest.approx(one[-1]["dist/l2"], rel=1e-4)
     a, b = weights(tmp_path / "one"), torch.load(out / "model.pt")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+
+
+@pytest.mark.parametrize("engine", ["ddp", "zero2"])
+def test_two_nodes_on_loopback_train_as_one_process(engine, data, tmp_path):
+    """The shipped Slurm script's per-node part, run as two nodes of one process each (the
+    rendezvous on 127.0.0.1): one run of two ranks, the same as one process."""
+    _deepspeed_or_skip(engine)
+    one = one_process(data, tmp_path / "one", max_steps=4)
+    out = tmp_path / "nodes"
+    script = CONFIGS.parent / "slurm" / "train-multinode.sbatch"
+    args = ["--model", "toy", "--data", str(data), "--out", str(out),
+            "--ref-cache", str(tmp_path / "ref"), *_flags({**COMMON, "max_steps": 4})]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "SPOT_NODE": "1",
+           "SLURM_NNODES": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
+           "GPUS_PER_NODE": "1", "ACCELERATE_CONFIG": str(CONFIGS / f"{engine}.yaml"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
+    nodes = [subprocess.Popen(["bash", str(script), *args], env={**env, "SLURM_NODEID": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for r in (0, 1)]  # fmt: skip
+    logs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    assert_two_ranks(logs[0], out, engine)
+    two = metrics(out)
+    assert [m["loss"] for m in two] == pytest.approx([m["loss"] for m in one], abs=1e-5)
+    a, b = weights(tmp_path / "one"), weights(out)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5

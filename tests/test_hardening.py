@@ -154,8 +154,29 @@ def test_2_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
     with pytest.raises(ValueError, match="data_sha256"):
         train(TrainConfig(**{**base, "resume": True}))
     write_records(tmp_path / "pairs.jsonl", pairs(8))
-    last = train(TrainConfig(**{**base, "resume": True, "max_steps": 3}))  # may change
-    assert last["step"] == 3
+    train(TrainConfig(**{**base, "resume": True, "save_every": 2}))  # may change: accepted
+
+
+@pytest.mark.parametrize("max_steps", [1, 3])
+def test_a_resumed_training_refuses_a_changed_max_steps(tmp_path, max_steps):
+    """Raised, the run would go on along a schedule that had decayed to its end; lowered on a
+    finished run, the record would claim steps the model has more of. Both are refused, also
+    for a run recorded when max_steps was still free to change (its last value counts)."""
+    from spot.train.config import TrainConfig
+    from spot.train.loop import train
+
+    write_records(tmp_path / "pairs.jsonl", pairs(8))
+    base = dict(model="toy", data=tmp_path / "pairs.jsonl", out=tmp_path / "run", batch_size=4,
+                micro_batch_size=4, max_length=256, max_steps=2, save_every=1)  # fmt: skip
+    train(TrainConfig(**base))
+    with pytest.raises(ValueError, match=f"max_steps=2, not max_steps={max_steps}"):
+        train(TrainConfig(**{**base, "resume": True, "max_steps": max_steps}))
+    record_path = tmp_path / "run" / "run.json"  # as an older spot wrote it
+    record = json.loads(record_path.read_text())
+    record["may_change"]["max_steps"] = record["settings"].pop("max_steps")
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=f"max_steps=2, not max_steps={max_steps}"):
+        train(TrainConfig(**{**base, "resume": True, "max_steps": max_steps}))
 
 
 # 3. A dead server or a bad key is not success ----------------------------------------------

@@ -258,6 +258,9 @@ BAD_CHAT = [
     ({"stop": [""]}, "stop"),
     ({"stream": "yes"}, "stream"),
     ({"logprobs": True}, "logprobs"),
+    ({"repetition_penalty": 1.3}, "repetition_penalty"),  # issue 20 item 16: was a silent 200
+    ({"min_p": 0.1}, "min_p"),
+    ({"min_tokens": 8}, "min_tokens"),
 ]
 BAD_COMPLETIONS = [
     ({"prompt": None}, "prompt"),
@@ -288,6 +291,8 @@ def test_accepted_forms(client):
     reply = chat(client, parts, temperature=0, max_tokens=4, extra_body={"whatever": 1})
     assert reply.choices[0].finish_reason == "length"
     assert chat(client, ARITH, max_tokens=2, extra_body={"top_k": -1}).choices
+    neutral = {"repetition_penalty": 1.0, "min_p": 0.0, "min_tokens": 0}  # the values of "off"
+    assert chat(client, ARITH, max_tokens=2, extra_body=neutral).choices
     many = client.completions.create(model="toy", prompt=["a", "b"], n=2, max_tokens=2)
     assert [c.index for c in many.choices] == [0, 1, 2, 3]
 

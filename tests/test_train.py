@@ -168,3 +168,19 @@ def test_kill_mid_epoch_and_resume_is_exact(data, tmp_path):
     whole, resumed = metrics(tmp_path / "whole"), metrics(part)
     assert [r["step"] for r in resumed] == list(range(1, 9))
     assert [r["delta"] for r in resumed] == pytest.approx([r["delta"] for r in whole], abs=1e-7)
+
+
+def test_the_end_of_a_run_saves_the_model_and_its_state_only_when_asked(data, tmp_path):
+    """final/ always; a resumable state at the last step only with save_final_state; a
+    finished run resumes to nothing and a fresh run into it is refused."""
+    train(small(data, tmp_path / "lean"))
+    assert (tmp_path / "lean" / "final" / "model.safetensors").exists()
+    assert not (tmp_path / "lean" / "checkpoints").exists()
+    before = (tmp_path / "lean" / "final" / "model.safetensors").read_bytes()
+    last = train(small(data, tmp_path / "lean", resume=True))  # finished: nothing to do
+    assert last["step"] == 4 and len(metrics(tmp_path / "lean")) == 4
+    assert (tmp_path / "lean" / "final" / "model.safetensors").read_bytes() == before
+    with pytest.raises(ValueError, match="finished run"):
+        train(small(data, tmp_path / "lean"))
+    train(small(data, tmp_path / "full", save_final_state=True))
+    assert (tmp_path / "full" / "checkpoints" / "step-4" / "trainer_state.json").exists()

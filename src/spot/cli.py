@@ -29,17 +29,22 @@ from spot import checks, config
 from spot.records.jsonl import RecordError
 from spot.records.rundir import Incomplete
 
+HELP = {"rich_markup_mode": None}
+"""Plain click help: rich's option tables cut names to fit the width (``--micro-batch-si…``
+at 80 columns and whenever the output is piped); click's wraps the text, never a name."""
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    **HELP,
     help="Surgical Post-Training: elicit errors, rectify them, train without forgetting.",
 )
-toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world.")
+toy_app = typer.Typer(no_args_is_help=True, help="The embedded toy world.", **HELP)
 app.add_typer(toy_app, name="toy")
 eval_app = typer.Typer(
     no_args_is_help=False,
     help="Evaluate a model on the paper's benchmarks or the toy suites (section 5).",
+    **HELP,
 )
 app.add_typer(eval_app, name="eval")
 console = Console(stderr=True)
@@ -208,6 +213,9 @@ def train(cfg) -> None:
         f"train done: step {last.get('step')}, loss {last.get('loss', float('nan')):.4f}; "
         f"model in {cfg.out / 'final'}"
     )
+    from spot.train.hub import push_final
+
+    push_final(cfg.push_to_hub, cfg.out / "final", console.print)
 
 
 def report(cfg) -> None:

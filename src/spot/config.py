@@ -63,7 +63,9 @@ def load_yaml(cls: type, path: Path) -> dict[str, Any]:
     """Field values from a YAML mapping; unknown keys are an error naming the file."""
     path = resolve(path)
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise OptionError(f"{path}: not a YAML file (not UTF-8 text)") from None
     except (OSError, yaml.YAMLError) as e:
         raise OptionError(f"{path}: {e}") from None
     if not isinstance(data, dict):

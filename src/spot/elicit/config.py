@@ -33,6 +33,10 @@ class ElicitConfig:
     """Top-k filtering (0: off)."""
     max_new_tokens: int = 1024
     """Most tokens generated per sample."""
+    keep_cut_off: bool = False
+    """Keep wrong answers cut off at --max-new-tokens (finish_reason ``length``) in
+    errors.jsonl. Off: they are counted apart (``cut_off`` in summary.json), not sent to the
+    oracle: correcting an unfinished answer means completing it, not editing it."""
     seed: int = 0
     """Base seed; each (question, sample) derives its own seed from it."""
     raw_prompt: bool = False
@@ -101,5 +105,7 @@ MAY_CHANGE = (
     *("backend", "batch_size", "base_url", "api_key_env"),
     *("concurrency", "timeout", "max_retries"),
     *("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization"),
+    "keep_cut_off",
 )
-"""Settings a resumed run may change: how samples are obtained, not what they are."""
+"""Settings a resumed run may change: how samples are obtained, not what they are (and
+``keep_cut_off``: which samples errors.jsonl holds, rewritten from every sample each run)."""

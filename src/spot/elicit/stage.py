@@ -8,9 +8,11 @@ baseline's data) and, last, ``summary.json``. Samples are appended as they
 finish; a rerun into the same directory skips finished (question, sample)
 items, and the final files equal those of one uninterrupted run because each
 sample's randomness comes from its own seed and files are rewritten in a
-canonical order at the end. Failed requests are left for the rerun (the
-command exits non-zero and says so); prompts the model cannot take (longer
-than its context) are skipped and counted.
+canonical order at the end. Samples of questions that are no longer in the input
+(or changed) are dropped first, so a rerun on other questions never mixes two
+sets. Failed requests are left for the rerun (the command exits non-zero and
+says so); prompts the model cannot take (longer than its context) are skipped
+and counted.
 """
 
 from __future__ import annotations
@@ -51,13 +53,16 @@ def elicit(cfg: ElicitConfig, console: Console | None = None) -> dict:
         skips = Skips()
         questions = _questions(cfg, skips)
         log_path = cfg.out / "all_results.jsonl"
+        stale = drop_stale(log_path, questions)
         done = finished_ids(log_path, key=lambda o: f"{o['question_id']}#{o['sample_index']}")
         todo = [(q, k) for q in questions for k in range(cfg.n) if f"{q.id}#{k}" not in done]
+        dropped = f"; {stale} samples of questions no longer asked (or changed) dropped"
         console.print(
             f"elicit: {len(questions)} questions x {cfg.n} samples; {len(done)} already done, "
-            f"{len(todo)} to go; {len(skips)} input rows skipped"
+            f"{len(todo)} to go; {len(skips)} input rows skipped{dropped if stale else ''}"
         )
         run = _Run(todo, policy=cfg.model)
+        run.stale = stale
         if todo:
             _sample(cfg, todo, run, log_path, console)
         summary = finish(cfg, questions, skips, run)
@@ -69,6 +74,36 @@ def elicit(cfg: ElicitConfig, console: Console | None = None) -> dict:
             asdict(summary),
         )
     return asdict(summary)
+
+
+def drop_stale(log_path: Path, questions: list[Question]) -> int:
+    """Remove from the log the samples of questions that are no longer asked, or are asked
+    otherwise (another prompt, answer or source under the same id); returns how many.
+
+    A resumed run then holds what a fresh run on these questions would (each sample's seed is
+    its own), never a mix of two question sets: a changed ``questions.seed`` or a lower
+    ``n`` in a pipeline, an edited ``--data`` file. Damaged lines are kept for
+    :func:`finish` to report."""
+    if not log_path.exists():
+        return 0
+    asked = {q.id: (q.prompt, q.answer, q.source) for q in questions}
+    kept, dropped = [], 0
+    with open(log_path, "rb") as f:
+        for raw in f:
+            try:
+                obj = json.loads(raw)
+                key = (obj["prompt"], obj["answer"], obj["source"])
+                stale = asked.get(obj["question_id"]) != key
+            except (ValueError, TypeError, KeyError):
+                stale = False  # a damaged line: finish() reports it
+            dropped += stale
+            if not stale:
+                kept.append(raw)
+    if dropped:
+        tmp = log_path.with_name(log_path.name + ".tmp")
+        tmp.write_bytes(b"".join(kept))
+        tmp.replace(log_path)
+    return dropped
 
 
 def _questions(cfg: ElicitConfig, skips: Skips) -> list[Question]:
@@ -101,6 +136,8 @@ class _Run:
         self.failures: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.started = time.monotonic()
+        self.stale = 0
+        """Samples of questions no longer asked (or changed), dropped before sampling."""
 
     def start_clock(self) -> None:
         self.started = time.monotonic()
@@ -166,15 +203,26 @@ def finish(cfg: ElicitConfig, questions: list[Question], skips: Skips, run: _Run
         key=lambda s: (order.get(s.question_id, len(order)), s.question_id, s.sample_index)
     )
     write_records(log_path, samples)
-    write_records(cfg.out / "errors.jsonl", [s for s in samples if not s.correct])
+    write_records(cfg.out / "errors.jsonl", [s for s in samples if _error(s, cfg.keep_cut_off)])
     write_records(cfg.out / "correct.jsonl", [s for s in samples if s.correct])
     summary = _summary(cfg, questions, skips, file_skips, run, samples)
     (cfg.out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
     return summary
 
 
+def cut_off(sample: Sample) -> bool:
+    """The answer stopped at max_new_tokens: unfinished, whatever its verdict."""
+    return sample.metadata.get("finish_reason") == "length"
+
+
+def _error(sample: Sample, keep_cut_off: bool) -> bool:
+    """A wrong answer for the oracle to correct (a cut-off one only with --keep-cut-off)."""
+    return not sample.correct and (keep_cut_off or not cut_off(sample))
+
+
 def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]):
     correct = sum(s.correct for s in samples)
+    cut = [s for s in samples if cut_off(s)]
     asked = {q.id for q in questions}
     written = len({s.id for s in samples if s.question_id in asked})
     skipped = sum(run.skipped.values())
@@ -183,7 +231,10 @@ def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]
         questions=len(questions),
         samples=len(samples),
         correct=correct,
-        errors=len(samples) - correct,
+        errors=sum(_error(s, cfg.keep_cut_off) for s in samples),
+        cut_off=len(cut),
+        cut_off_wrong=sum(not s.correct for s in cut),
+        cut_off_kept=cfg.keep_cut_off,
         accuracy=correct / len(samples) if samples else None,
         missing=len(questions) * cfg.n - written - skipped,
         verdicts=verdict_counts(samples),
@@ -199,6 +250,7 @@ def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]
             "seconds": round(elapsed, 3),
             "samples_per_s": round(run.samples / elapsed, 3) if run.samples else 0.0,
             "tokens_per_s": round(run.tokens / elapsed, 1) if run.tokens else 0.0,
+            "dropped_stale_samples": run.stale,
         },
         config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
     )

@@ -18,6 +18,12 @@ class ElicitSummary:
     samples: int
     correct: int
     errors: int
+    """Wrong answers written to errors.jsonl (cut-off ones only with --keep-cut-off)."""
+    cut_off: int
+    """Samples cut off at max_new_tokens (finish_reason ``length``), right or wrong."""
+    cut_off_wrong: int
+    """Of them, judged wrong: errors.jsonl leaves them out unless ``cut_off_kept``."""
+    cut_off_kept: bool
     accuracy: float | None
     missing: int
     """(question, sample) items not written yet (failed requests): a rerun retries them."""
@@ -68,7 +74,7 @@ def print_summary(console: Console, s: ElicitSummary, warning: str | None) -> No
     acc = "n/a" if s.accuracy is None else f"{s.accuracy:.1%}"
     console.print(
         f"[bold]elicit done[/]: {s.samples} samples of {s.questions} questions, "
-        f"accuracy {acc}: {s.errors} errors, {s.correct} correct"
+        f"accuracy {acc}: {s.errors} errors, {s.correct} correct" + _cut_off_note(s)
     )
     run = s.this_run
     console.print(
@@ -89,6 +95,19 @@ def print_summary(console: Console, s: ElicitSummary, warning: str | None) -> No
     if warning:
         console.print(f"  [yellow]warning[/]: {warning}")
     console.print(f"  verdicts: {s.verdicts}")
+
+
+def _cut_off_note(s: ElicitSummary) -> str:
+    if not s.cut_off:
+        return ""
+    if s.cut_off_kept:
+        return (
+            f", {s.cut_off} cut off at max_new_tokens ({s.cut_off_wrong} wrong, among the errors)"
+        )
+    return (
+        f", {s.cut_off} cut off at max_new_tokens ({s.cut_off_wrong} wrong: not among the "
+        "errors; --keep-cut-off keeps them)"
+    )
 
 
 def verdict_counts(samples: list[Sample]) -> dict[str, int]:

@@ -42,12 +42,28 @@ def compare(cfg: CompareConfig, console: Console | None = None) -> dict:
     else:
         cfg_runs = list(cfg.runs)
     base_index = [Path(r).resolve() for r in cfg_runs].index(Path(base).resolve())
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(
+            f"two runs are named {twice[0]!r} (" + ", ".join(
+                str(r) for r, n in zip(cfg_runs, names, strict=True) if n == twice[0]
+            ) + "): give each run its own name with --names"
+        )  # fmt: skip
     table = build_table(runs, names, base_index)
+    if table["columns"] == ["overall avg"]:
+        raise ValueError("no suite in common: " + _suites_of(runs, names))
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "comparison.json").write_text(json.dumps(table, indent=2) + "\n")
     (cfg.out / "comparison.md").write_text(markdown(table))
     print_table(console or Console(), table)
     return table
+
+
+def _suites_of(runs: list[dict], names: list[str]) -> str:
+    return "; ".join(
+        f"{name} has {', '.join(run['suites']) or 'none'}"
+        for run, name in zip(runs, names, strict=True)
+    )
 
 
 def build_table(runs: list[dict], names: list[str], base_index: int = 0) -> dict:
@@ -64,7 +80,13 @@ def build_table(runs: list[dict], names: list[str], base_index: int = 0) -> dict
     base = rows[base_index]
     for row in rows:
         row["deltas"] = {c: _minus(row["values"][c], base["values"][c]) for c in columns}
-    return {"columns": columns, "averaged": averaged, "base": base["name"], "rows": rows}
+    every = set.union(*(set(r["suites"]) for r in runs))
+    left_out = {
+        n: [name for run, name in zip(runs, names, strict=True) if n in run["suites"]]
+        for n in sorted(every - shared)
+    }  # suite -> the runs that have it: a column needs every run
+    return {"columns": columns, "averaged": averaged, "base": base["name"], "rows": rows,
+            "left_out": left_out}  # fmt: skip
 
 
 def _columns(benchmarks, groups, averaged) -> list[str]:
@@ -84,7 +106,10 @@ def _row(run: dict, name: str, averaged: dict[str, list[str]], benchmarks: list[
             values[f"{group} avg"] = _mean([values[n] for n in members])
     values["overall avg"] = _mean([values[n] for n in benchmarks])
     stderr = {n: run["suites"][n].get("stderr") for n in benchmarks}
-    return {"name": name, "model": run.get("model"), "values": values, "stderr": stderr}
+    cut = {n: [run["suites"][n].get("cut_off", 0), run["suites"][n].get("samples", 0)]
+           for n in benchmarks if run["suites"][n].get("cut_off")}  # fmt: skip
+    return {"name": name, "model": run.get("model"), "values": values, "stderr": stderr,
+            "cut_off": cut}  # fmt: skip
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -112,7 +137,23 @@ def markdown(table: dict) -> str:
         cells = [_cell(row, c, row["name"] == table["base"]) for c in table["columns"]]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     note = "Scores in percent; arrows give the difference from " + table["base"] + "."
-    return "\n".join([*lines, "", note]) + "\n"
+    return "\n".join([*lines, "", note, *notes(table)]) + "\n"
+
+
+def notes(table: dict) -> list[str]:
+    """What the table leaves out (suites not every run has) and what its scores count as
+    wrong without a wrong answer (samples cut off at max_new_tokens)."""
+    out = []
+    for suite, having in table.get("left_out", {}).items():
+        out.append(f"Left out: {suite} (only {', '.join(having)} evaluated it; a column "
+                   "needs every run).")  # fmt: skip
+    for row in table["rows"]:
+        cut = row.get("cut_off", {})
+        if cut:
+            parts = ", ".join(f"{s} {c} of {n}" for s, (c, n) in cut.items())
+            out.append(f"Cut off at max_new_tokens (scored wrong): {row['name']}: {parts} "
+                       "samples.")  # fmt: skip
+    return out
 
 
 def print_table(console: Console, table: dict) -> None:
@@ -130,3 +171,5 @@ def print_table(console: Console, table: dict) -> None:
             cells.append(f"[{colour}]{text}[/]" if colour else text)
         out.add_row(row["name"], *cells)
     console.print(out)
+    for line in notes(table):
+        console.print(line, soft_wrap=True, highlight=False)

@@ -101,6 +101,7 @@ class EvalConfig:
             )
         if self.backend != "openai":
             checks.model_ref("model", self.model)
+        _named_suites_only(self.k, self.data, names)
         for value in _pairs("k", self.k, names).values():
             checks.at_least("k", int(value), 1)
         for name, path in _pairs("data", self.data, names).items():
@@ -128,7 +129,31 @@ class EvalConfig:
         return _pairs("data", self.data, [name]).get(name)
 
 
-def _pairs(option: str, text: str, names: list[str]) -> dict[str, str]:
+def _named_suites_only(k: str, data: str, names: list[str]) -> None:
+    """Every NAME in ``--k``/``--data`` is a suite this run evaluates (and, for ``--data``,
+    one that reads a file): a misspelt name would otherwise be ignored without a word."""
+    from spot.eval.suites import TOY_ORDER, known
+
+    for option, text in (("k", k), ("data", data)):
+        given = {} if "=" not in text else _pairs(option, text, known(), keep_all=True)
+        for name in given:
+            if name not in known():
+                raise checks.OptionError(
+                    f"--{option}: unknown suite {name!r} (choose from {', '.join(known())})"
+                )
+            if name not in names:
+                raise checks.OptionError(
+                    f"--{option}: {name!r} is not among the suites evaluated "
+                    f"({', '.join(names)}): add it to --suite or leave it out"
+                )
+            if option == "data" and name in TOY_ORDER:
+                raise checks.OptionError(
+                    f"--data: {name!r} reads no file (its questions are generated: --toy-n, "
+                    "--toy-seed)"
+                )
+
+
+def _pairs(option: str, text: str, names: list[str], keep_all: bool = False) -> dict[str, str]:
     """``"a=1,b=2"`` -> {"a": "1", "b": "2"} (``"16"`` alone applies to every name)."""
     text = text.strip()
     if not text:
@@ -145,7 +170,7 @@ def _pairs(option: str, text: str, names: list[str]) -> dict[str, str]:
         if option == "k" and not value.strip().isdigit():
             raise checks.OptionError(f"--k: {part!r}: the count must be a whole number")
         out[key.strip()] = value.strip()
-    return {k: v for k, v in out.items() if k in names} if option == "k" else out
+    return {k: v for k, v in out.items() if k in names} if option == "k" and not keep_all else out
 
 
 MAY_CHANGE = (

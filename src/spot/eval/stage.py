@@ -35,11 +35,15 @@ def evaluate(cfg: EvalConfig, console: Console | None = None) -> dict:
     console = console or Console(stderr=True)
     cfg.check()
     suites = [build(name, cfg) for name in expand(cfg.suite)]
+    questions = {suite.name: suite.items() for suite in suites}  # before --out is claimed
+    for name, items in questions.items():
+        if not items:  # an empty --data file: a score of nothing is no score
+            raise ValueError(f"--data {name}={cfg.data_path(name) or '?'}: no questions in it")
     with RunDir(cfg.out, "eval", *settings_of(cfg, MAY_CHANGE)):
         engine = _Engine(cfg)
         entries = {}
         for suite in suites:
-            items = suite.items()
+            items = questions[suite.name]
             problems = run_suite(cfg, suite, items, engine, console)
             entries[suite.name] = score_suite(cfg, suite, items, problems)
         scores = _scores(cfg, entries)
@@ -168,6 +172,7 @@ def score_suite(cfg: EvalConfig, suite: Suite, items: list[EvalItem], problems: 
     samples = [by_item[i.id] for i in items if by_item[i.id]]
     metrics = suite.aggregate(samples) if samples else {}
     n_samples = sum(len(rows) for rows in samples)
+    cut = [r for rows in samples for r in rows if r.get("finish_reason") == "length"]
     skipped = sum(problems.get("skipped", {}).values())
     return {
         "group": suite.group,
@@ -179,6 +184,8 @@ def score_suite(cfg: EvalConfig, suite: Suite, items: list[EvalItem], problems: 
         "scored_items": len(samples),
         "samples": n_samples,
         "missing": len(items) * k - n_samples - skipped,
+        "cut_off": len(cut),
+        "cut_off_wrong": sum(not r.get("correct") for r in cut),
         "skipped": problems.get("skipped", {}),
         "failed": problems.get("failed", {}),
         "damaged_lines": len(skips),

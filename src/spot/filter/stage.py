@@ -108,6 +108,12 @@ def run_filter(cfg: FilterConfig, console: Console | None = None) -> dict:
     with FileLock(cfg.out):
         skips = Skips()
         pairs = read_records(cfg.pairs, Pair, skips)
+        if not pairs:  # before asking for a tokenizer: there is nothing to count
+            read = f" ({len(skips)} lines unreadable: {skips.by_reason()})" if len(skips) else ""
+            raise ValueError(
+                f"{cfg.pairs}: no pairs to filter{read}; did rectify accept any? (its "
+                "summary.json counts the rejections by reason)"
+            )
         tokenizer_name = tokenizer_for(cfg, pairs) if cfg.unit == "tokens" else None
         tokenizer = None
         if tokenizer_name is not None:

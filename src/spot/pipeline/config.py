@@ -61,6 +61,9 @@ OWNED = {
 """Fields the pipeline sets itself: what chains the stages."""
 PAIR_OBJECTIVES = ("bco", "bce", "dpo", "reward_sft")
 SWEEPABLE = ("lr", "seed")
+RESERVED = ("base", "final", "checkpoints", "__pycache__", "node_modules")
+"""Run names that cannot be a run's: ``base`` is the base model's row, and the report reads
+no folder of the other names (weights and tooling live there)."""
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 
 
@@ -172,7 +175,9 @@ def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if path.resolve() in seen:
         raise OptionError(f"{path}: extends itself (through {', '.join(map(str, seen))})")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise OptionError(f"{path}: not a YAML file (not UTF-8 text)") from None
     except (OSError, yaml.YAMLError) as e:
         raise OptionError(f"{path}: {' '.join(str(e).split())}") from None
     data = _mapping(data, str(path))
@@ -270,8 +275,14 @@ def _filter(block: Any, oracles: dict[str, dict], where: str) -> dict[str, dict[
 
 
 def _check_name(name: str, where: str) -> None:
-    if not name or not set(name) <= NAME_CHARS or name.startswith((".", "-")):
-        raise OptionError(f"{where}: {name!r} must be letters, digits, '.', '_', '+' or '-'")
+    allowed = "letters, digits, '.', '_', '+' or '-'"
+    bad = sorted(set(name) - NAME_CHARS)
+    if not name or bad:
+        said = f"{', '.join(map(repr, bad))} not allowed" if bad else "empty"
+        raise OptionError(f"{where}: {name!r}: {said} (a name is {allowed})")
+    if name.startswith((".", "-")):
+        raise OptionError(f"{where}: {name!r} must not start with {name[0]!r} (a name starts "
+                          "with a letter, a digit, '_' or '+')")  # fmt: skip
 
 
 def _runs(train: dict, path: Path, oracles: dict[str, dict]) -> list[TrainRun]:
@@ -286,9 +297,15 @@ def _runs(train: dict, path: Path, oracles: dict[str, dict]) -> list[TrainRun]:
     for i, entry in enumerate(entries):
         runs += _expand(_mapping(entry, f"{where}.runs[{i}]"), defaults, path, i, oracles)
     names = [r.name for r in runs]
-    twice = sorted({n for n in names if names.count(n) > 1} | ({"base"} & set(names)))
+    reserved = sorted(set(RESERVED) & set(names))
+    if reserved:
+        raise OptionError(
+            f"{where}.runs: run name '{reserved[0]}' is reserved ({', '.join(RESERVED)}: the "
+            "base model's row, and folders the report does not read); choose another name"
+        )
+    twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        raise OptionError(f"{where}.runs: run name '{twice[0]}' is taken (twice, or 'base')")
+        raise OptionError(f"{where}.runs: run name '{twice[0]}' is taken twice")
     return runs
 
 
@@ -305,6 +322,9 @@ def _expand(entry: dict, defaults: dict, path: Path, i: int, oracles) -> list[Tr
     if pairs is not None and pairs not in oracles:
         raise OptionError(f"{where}: pairs: no oracle {pairs!r} under rectify")
     lists = {k: entry.pop(k) for k in SWEEPABLE if isinstance(entry.get(k), list)}
+    empty = [k for k, v in lists.items() if not v]
+    if empty:  # no combination: the entry would silently have no run at all
+        raise OptionError(f"{where}: {empty[0]}: an empty list (a sweep needs a value or more)")
     bad = [k for k, v in entry.items() if isinstance(v, list)]
     if bad:
         raise OptionError(f"{where}: option '{bad[0]}': only lr and seed may be lists (a sweep)")

@@ -63,6 +63,9 @@ class DemoConfig:
     dry_run: bool = False
     """Show the steps and which are complete; run nothing."""
 
+    def check(self) -> None:
+        checks.at_least("jobs", self.jobs, 0)  # as spot run: 0 is the file's, -7 is nothing
+
     def preset(self) -> str:
         return DEMOS[(self.model, self.quick)]
 

@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,11 +134,30 @@ class OwnedEngine:
         for step in steps:
             model = model_of(self.serve, step.stage, step.config)
             if model is not None:
-                step = dataclasses.replace(step, before=lambda m=model: self.ensure(m))
+                step = dataclasses.replace(step, before=self._starting(step, model))
             elif step.stage == "train":
-                step = dataclasses.replace(step, before=self.stop)
+                step = dataclasses.replace(step, before=self._stopping(step))
             out.append(step)
         return out
+
+    def _starting(self, step, model: str) -> Callable[[], None]:
+        """The step's own check first (it may refuse to run), then the engine for ``model``."""
+
+        def before() -> None:
+            step.before()
+            try:
+                self.ensure(model)
+            except EngineError as e:
+                raise EngineError(f"{step.label}: {e}") from None
+
+        return before
+
+    def _stopping(self, step) -> Callable[[], None]:
+        def before() -> None:
+            step.before()
+            self.stop()
+
+        return before
 
     def ensure(self, model: str) -> None:
         """The engine up and answering for ``model`` (started, or restarted for another)."""

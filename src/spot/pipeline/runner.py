@@ -32,11 +32,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from spot.pipeline import finish, parallel
+from spot.pipeline import finish, moved, parallel
 from spot.pipeline.config import Pipeline
 from spot.pipeline.engine import OwnedEngine
 from spot.pipeline.stages import Step, jsonable, plan
-from spot.records.rundir import FileLock, Incomplete, RunDirError
+from spot.records.rundir import FileLock, Incomplete, RunDirError, same_settings
 
 
 class PipelineError(ValueError):
@@ -74,6 +74,8 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
                 raise
             console.print(f"[dim]{pipe.out} is being written by another spot process: the "
                           "steps it is running show as to run[/]")  # fmt: skip
+        if not dry_run:
+            moved.relocate(steps, pipe, console)
         if pipe.serve is not None and not dry_run:  # stopped on the way out, whatever happens
             steps = held.enter_context(OwnedEngine(pipe.serve, pipe.out, console)).attach(steps)
         try:
@@ -104,17 +106,36 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
     if dry_run:
         for step in steps:
             done.append(_show(step, number[step.key], pipe, console, done))
+        console.print(f"dry run: nothing was run; the outputs go to {pipe.out}", highlight=False)
         return
     if pipe.jobs <= 1:
         for step in steps:
+            if step.stage == "train" and step is next(s for s in steps if s.stage == "train"):
+                stale_trainings(steps, pipe)
             one(step)
         return
     before, chains, after = parallel.split(steps, parallel.beside(pipe))
     for step in before:
         one(step)
+    stale_trainings(steps, pipe)
     parallel.run_chains(chains, pipe.jobs, beside)
     for step in after:
         one(step)
+
+
+def stale_trainings(steps: list[Step], pipe: Pipeline) -> None:
+    """Refuse at once, naming them all, the trainings whose data was made again since they
+    started: each would be refused in turn (:func:`spot.pipeline.training.stale`)."""
+    from spot.pipeline.training import stale
+
+    found = [s.key.removeprefix("train-") for s in steps if s.stage == "train" and stale(s.config)]
+    if found:
+        paths = " ".join(f"{pipe.out / d / run}" for run in found for d in ("train", "eval"))
+        raise PipelineError(
+            f"train: after a change upstream, the data of {', '.join(found)} was made again "
+            "since its training began; to train on the data as it is now, delete what was "
+            f"trained and scored (rm -r {paths}), or choose another out"
+        )
 
 
 def _noted(step: Step, number: str, pipe: Pipeline, console: Console, done, side):
@@ -140,10 +161,15 @@ def read_stamp(path: Path) -> dict | None:
     return found if isinstance(found, dict) else None
 
 
+def stamp_of(step: Step, pipe: Pipeline) -> dict | None:
+    """The step's stamp, its paths read under the OUT now (:mod:`spot.pipeline.moved`)."""
+    return moved.as_here(read_stamp(stamp_path(pipe, step.key)), step, pipe)
+
+
 def complete(step: Step, stamp: dict | None) -> bool:
     return (
         stamp is not None
-        and stamp.get("settings") == step.settings
+        and same_settings(stamp.get("settings"), step.settings, step.config)
         and all(p.exists() for p in step.outputs)
         and stamp.get("inputs") == step.inputs()
     )
@@ -156,7 +182,7 @@ def execute(
     side with others) it runs in its own process writing to its log, and each line names
     the step."""
     path = stamp_path(pipe, step.key)
-    stamp = read_stamp(path)
+    stamp = stamp_of(step, pipe)
     finished = complete(step, stamp)
     named = f"{number} {step.label}: " if side else ""
     if not side:
@@ -166,6 +192,10 @@ def execute(
         console.print(f"{named}[dim]skipped: complete[/] ({summary})", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped", summary=summary)
     _guard(step, stamp)
+    try:
+        step.before()
+    except ValueError as e:
+        raise PipelineError(str(e)) from None
     if side:
         console.print(f"{named}started, its output in {side.log}", highlight=False)
     started, cpu = time.monotonic(), cpu_seconds()
@@ -173,7 +203,8 @@ def execute(
     seconds, cpu = time.monotonic() - started, own if own is not None else cpu_seconds() - cpu
     summary = _describe(step)
     record = {
-        **{"stage": step.stage, "label": step.label, "settings": step.settings},
+        **{"stage": step.stage, "label": step.label, "out": str(pipe.out)},
+        **{"settings": step.settings},
         **{"inputs": step.inputs(), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3)},
         **{"summary": summary, "finished": time.time()},
     }
@@ -188,7 +219,7 @@ def execute(
 def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: list[Done]) -> Done:
     """The dry run's line. A step that is complete now may not stay so when an earlier one
     runs (new questions change what elicit reads): it says so."""
-    stamp = read_stamp(stamp_path(pipe, step.key))
+    stamp = stamp_of(step, pipe)
     if complete(step, stamp):
         state = "complete"
         if any(d.status == "pending" and _feeds(d, step) for d in before):
@@ -196,6 +227,10 @@ def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: lis
         console.print(f"{number} {step.label}: {state}", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped")
     state = "to run" + (" (after a change)" if stamp else "")
+    try:
+        _guard(step, stamp)  # what the real run would refuse before starting it
+    except PipelineError as e:
+        state = f"[red]will be refused[/]: {str(e).removeprefix(step.label + ': ')}"
     console.print(f"{number} {step.label}: {state}", highlight=False)
     return Done(step.key, step.stage, step.label, "pending")
 
@@ -219,7 +254,6 @@ def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None
         torch.set_num_threads(pipe.threads)
         os.environ["OMP_NUM_THREADS"] = str(pipe.threads)  # and stages in their own process
     try:
-        step.before()
         cpu = _run(step, pipe, console, write_config(pipe, step), side)
         step.after()
         return cpu
@@ -252,10 +286,10 @@ def _describe(step: Step) -> str:
 def _guard(step: Step, stamp: dict | None) -> None:
     """What a stage's own run record cannot see: the model's weights changed since it ran
     (a retrained model, a new toy model), or an evaluation's questions did."""
-    if stamp is None:
+    out = getattr(step.config, "out", "its output")
+    if stamp is None or not Path(out).exists():  # deleted to be made again: nothing to mix
         return
     before, now = stamp.get("inputs", {}), step.inputs()
-    out = getattr(step.config, "out", "its output")
     if "model" in now and before.get("model") != now["model"]:
         raise PipelineError(
             f"{step.label}: {out} was made with other weights of {step.config.model} (the model "
@@ -286,17 +320,42 @@ def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None, side
         console.print(f"[dim]$ {shlex.join(command)}[/]", highlight=False)
         return _child(step, command, None, "above", {})
     side.log.parent.mkdir(parents=True, exist_ok=True)
-    with side.log.open("w") as log:
-        log.write(f"$ {shlex.join(command)}\n")
+    # appended to, never truncated: a process of an earlier run may still be writing it
+    with side.log.open("a") as log:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        log.write(f"\n--- spot run (pid {os.getpid()}), {stamp} ---\n$ {shlex.join(command)}\n")
         log.flush()
         return _child(step, command, log, str(side.log), side.env)
+
+
+def die_with_parent():
+    """A ``preexec_fn`` that has the kernel send the child SIGTERM when this process dies,
+    even by ``kill -9`` (Linux ``prctl(PR_SET_PDEATHSIG)``), so that no step of a dead
+    ``spot run`` trains on unwatched; None where there is no prctl. The signal follows the
+    thread that started the child, which waits for it (:func:`_child`) until it ends."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 def _child(step: Step, command: list[str], log, where: str, env: dict[str, str]) -> float:
     """Run ``command`` (its output to ``log``, or the terminal), the step's exit status named;
     returns its CPU seconds."""
     child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log else None,
-                             env={**os.environ, **env})  # fmt: skip
+                             env={**os.environ, **env}, preexec_fn=die_with_parent())  # fmt: skip
     # wait4, not wait: this child's own CPU time (RUSAGE_CHILDREN sums every job's)
     _, status, usage = os.wait4(child.pid, 0)
     code = child.returncode = os.waitstatus_to_exitcode(status)

@@ -53,8 +53,8 @@ class Step:
     after: Callable[[], None] = lambda: None
     """Runs after the stage returned (in this process or another): may stop the pipeline."""
     before: Callable[[], None] = lambda: None
-    """Runs just before the stage does (not when it is skipped): an owned serving engine
-    starts for it (:mod:`spot.pipeline.engine`)."""
+    """Runs in this process before the stage runs (not when it is skipped): may refuse it,
+    and an owned serving engine starts for it (:mod:`spot.pipeline.engine`)."""
 
 
 def jsonable(value: Any) -> Any:
@@ -103,11 +103,12 @@ def _read_json(path: Path) -> dict:
 def plan(pipe: Pipeline, only: str = "") -> list[Step]:
     """Every step, in order; ``only`` (comma-separated names or globs) picks training runs."""
     runs = select(pipe.runs, only)
-    steps = [] if questions.kind(pipe.questions) == "external" else [questions_step(pipe)]
+    scored = _scored(pipe)
+    steps = [] if questions.kind(pipe.questions) == "external" else [questions_step(pipe, scored)]
     steps.append(elicit_step(pipe))
     steps += [rectify_step(pipe, name) for name in pipe.rectify]
     steps += [filter_step(pipe, name) for name in pipe.rectify]
-    steps += [train_step(pipe, run) for run in runs]
+    steps += [train_step(pipe, run, scored) for run in runs]
     steps.append(eval_step(pipe, "base", pipe.model))
     steps += [
         eval_step(pipe, run.name, str(pipe.out / "train" / run.name / "final")) for run in runs
@@ -133,24 +134,42 @@ def select(runs: list[TrainRun], only: str) -> list[TrainRun]:
     return [r for r in runs if any(picks(p, r) for p in patterns)]
 
 
-def questions_step(pipe: Pipeline) -> Step:
+def _scored(pipe: Pipeline) -> Callable[[], tuple[dict[str, str], list[str]]]:
+    """The prompts the pipeline scores (:func:`overlap.evaluated`), read once when needed."""
+    from spot.pipeline import overlap
+
+    shipped = questions.kind(pipe.questions) == "shipped"
+    cache: list = []
+
+    def scored() -> tuple[dict[str, str], list[str]]:
+        if not cache:
+            cache.append(overlap.evaluated(pipe, heldout=pipe.questions.source if shipped else ""))
+        return cache[0]
+
+    return scored
+
+
+def questions_step(pipe: Pipeline, scored: Callable[[], tuple[dict, list]]) -> Step:
+    from spot.pipeline import overlap
+
     q = pipe.questions
+    suites = overlap.scored_suites(pipe)
+
+    def check() -> None:
+        questions.check(q, str(pipe.path))
+        questions.check_split(q, [name for name, *_ in suites], str(pipe.path))
+
     return Step(
         key="questions",
         stage="questions",
         label=f"questions ({q.source})",
-        settings=jsonable(q),
+        settings={**jsonable(q), "scored": jsonable(suites)},  # what is removed follows them
         outputs=questions.outputs(q, pipe.out),
         inputs=dict,
-        run=lambda console: console.print(questions.write(q, pipe.out)),
-        describe=lambda: _count_lines(pipe.out / "questions.jsonl", "questions"),
-        check=lambda: questions.check(q, str(pipe.path)),
+        run=lambda console: console.print(questions.write(q, pipe.out, *scored())),
+        describe=lambda: questions.describe(pipe.out),
+        check=check,
     )
-
-
-def _count_lines(path: Path, what: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f"{sum(1 for _ in f)} {what}"
 
 
 def elicit_step(pipe: Pipeline) -> Step:
@@ -191,12 +210,15 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _checker(cfg: Any, pipe: Pipeline, label: str) -> Callable[[], None]:
+def _checker(
+    cfg: Any, pipe: Pipeline, label: str, more: Callable[[Any], None] = lambda cfg: None
+) -> Callable[[], None]:
     def check() -> None:
         from spot.checks import OptionError
 
         try:
             cfg.check()
+            more(cfg)
         except OptionError as e:
             raise OptionError(f"{pipe.path}: {label}: {e}") from None
 
@@ -275,27 +297,44 @@ def filter_step(pipe: Pipeline, name: str) -> Step:
     )  # fmt: skip
 
 
+def _probe(cfg: TrainConfig) -> None:
+    """A probe file is an input too: checked before any work starts."""
+    from spot.checks import input_file
+
+    if cfg.probe and cfg.probe != "toy-prior":
+        input_file("probe", cfg.probe)
+
+
 def train_data(pipe: Pipeline, run: TrainRun) -> Path:
     if run.pairs is not None:
         return pipe.out / "filter" / f"{run.pairs}.jsonl"
     return pipe.out / "elicit" / "correct.jsonl" if run.data == "correct" else Path(run.data)
 
 
-def train_step(pipe: Pipeline, run: TrainRun) -> Step:
-    from spot.pipeline import training
+def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, list]]) -> Step:
+    from spot.pipeline import overlap, training
 
     out, data = pipe.out / "train" / run.name, train_data(pipe, run)
     values = {"ref_cache": pipe.out / "ref-cache", **run.settings}
     cfg = TrainConfig(**values, model=pipe.model, data=data, out=out)
     label = f"train ({run.name})"
-    stand_in = dataclasses.replace(cfg, data=_stand_in(pipe))
+
+    def heldout() -> dict[str, str]:  # a shipped set's held-out rest, scored by eval
+        source = pipe.questions.source
+        if questions.kind(pipe.questions) != "shipped" or source not in heldout_data(pipe, ""):
+            return {}
+        return overlap.heldout_prompts(pipe.out / "questions-heldout.jsonl", source)
+
+    made_here = run.pairs is not None or run.data == "correct"  # else the user's file: checked
+    stand_in = dataclasses.replace(cfg, data=_stand_in(pipe)) if made_here else cfg
     return Step(
         f"train-{run.name}", "train", label,
         {k: v for k, v in jsonable(cfg).items() if k != "resume"},
         [out / "final" / "config.json", out / "final" / "spot_train.json"],
         lambda: {"model": weights_identity(pipe.model), **_digests(data)},
         lambda console: training.run(cfg, console),
-        lambda: training.describe(out), cfg, _checker(stand_in, pipe, label), ("train",),
+        lambda: training.describe(out), cfg, _checker(stand_in, pipe, label, _probe), ("train",),
+        before=lambda: overlap.check_data(data, {**scored()[0], **heldout()}, label),
     )  # fmt: skip
 
 
@@ -334,8 +373,8 @@ def heldout_data(pipe: Pipeline, data: str) -> str:
 
     source = pipe.questions.source
     suites = expand(pipe.eval.get("suite", EvalConfig.suite))
-    if questions.kind(pipe.questions) != "shipped" or source not in suites or not pipe.questions.n:
-        return data
+    if questions.kind(pipe.questions) != "shipped" or source not in suites:
+        return data  # (a scored shipped set is always split: questions.check_split)
     if f"{source}=" in data:
         return data  # the file names the set's data itself
     entry = f"{source}={pipe.out / 'questions-heldout.jsonl'}"

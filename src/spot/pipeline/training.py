@@ -39,7 +39,24 @@ def has_checkpoints(out: Path) -> bool:
 
 
 def resumable(cfg: TrainConfig) -> TrainConfig:
-    return dataclasses.replace(cfg, resume=has_checkpoints(cfg.out))
+    """Resume when the run has checkpoints or has finished (then there is nothing to do)."""
+    from spot.train.checkpoint import finished
+
+    started = has_checkpoints(cfg.out) or finished(cfg.out) is not None
+    return dataclasses.replace(cfg, resume=started)
+
+
+def stale(cfg: TrainConfig) -> bool:
+    """Whether the run began (its ``run.json``) on data other than its data file now: new
+    questions, another seed or a change upstream made it again. ``spot train`` refuses to
+    resume it; the pipeline names every such run at once."""
+    from spot.records.rundir import file_digest
+
+    try:
+        began = json.loads((cfg.out / "run.json").read_text())["settings"]["data_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return Path(cfg.data).exists() and began != file_digest(cfg.data)
 
 
 def run(cfg: TrainConfig, console: Console) -> None:
@@ -49,6 +66,9 @@ def run(cfg: TrainConfig, console: Console) -> None:
     if cfg.resume:
         console.print(f"train: resuming from the checkpoints in {cfg.out / 'checkpoints'}")
     loop.train(cfg, periodic_eval(cfg))
+    from spot.train.hub import push_final
+
+    push_final(cfg.push_to_hub, cfg.out / "final", console.print)
 
 
 def describe(out: Path) -> str:

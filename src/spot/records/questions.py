@@ -94,10 +94,15 @@ def rows(spec: str) -> Iterator[tuple[str, int, Any]]:
             raise ImportError(
                 "reading Parquet needs pyarrow: pip install spot-posttrain[data]"
             ) from e
-        for i, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # pyarrow's errors name no file: one line that does
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ValueError(f"{spec}: not a readable Parquet file ({first})") from None
+        for i, row in enumerate(table.to_pylist(), start=1):
             yield spec, i, row
     elif path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             for i, row in enumerate(csv.DictReader(f), start=2):  # line 1 is the header
                 yield spec, i, row
     else:

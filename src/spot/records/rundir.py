@@ -6,8 +6,9 @@ a ``kill -9`` never leaves a stale lock) and records in ``run.json`` the stage
 and the settings that define its output. A second process on the same
 directory is refused; a rerun whose defining settings differ is refused with
 the setting, its old and its new value; settings listed as ``may_change``
-(concurrency, retries, ``--max-steps``...) are free to change and are recorded
-as last used.
+(concurrency, retries, ``--save-every``...) are free to change and are recorded
+as last used. A setting that a newer spot no longer lets change is compared with the
+value it was last used with.
 """
 
 from __future__ import annotations
@@ -38,19 +39,65 @@ def file_digest(path: Path | str) -> str:
     return h.hexdigest()[:16]
 
 
+class Settings(dict):
+    """Setting values (written as a plain JSON object) that know their fields' defaults, so a
+    refusal can say which of the values it names nobody gave (``max_new_tokens=0 (the
+    default)``)."""
+
+    def __init__(self, values: dict, defaults: dict):
+        super().__init__(values)
+        self.defaults = defaults
+
+    def shown(self, key: str) -> str:
+        value = self.get(key)
+        given = key not in self.defaults or self.defaults[key] != value
+        return f"{key}={value!r}" + ("" if given else " (the default)")
+
+
 def settings_of(cfg: Any, may_change: tuple[str, ...]) -> tuple[dict, dict]:
     """(defining, may_change) settings of a config dataclass, as JSON values."""
-    values = {
-        f.name: _json_value(getattr(cfg, f.name))
-        for f in dataclasses.fields(cfg)
-        if f.name != "out"
+    fields = [f for f in dataclasses.fields(cfg) if f.name != "out"]
+    values = {f.name: _json_value(getattr(cfg, f.name)) for f in fields}
+    defaults = {
+        f.name: _json_value(f.default) for f in fields if f.default is not dataclasses.MISSING
     }
-    defining = {k: v for k, v in values.items() if k not in may_change}
+    defining = Settings({k: v for k, v in values.items() if k not in may_change}, defaults)
     return defining, {k: v for k, v in values.items() if k in may_change}
 
 
 def _json_value(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
+
+
+def same_settings(recorded: dict, now: dict, cfg: Any = None) -> bool:
+    """Whether settings recorded by an earlier spot are the settings ``now``.
+
+    A setting that spot added since is absent from the old record: it matches when it is
+    at its default, because a new option's default keeps the old behaviour (so adding an
+    option to a config never makes a finished step run again). A setting the record has
+    must be equal. ``cfg`` is the config dataclass that gives the defaults (without it the
+    two must be equal)."""
+    if recorded == now:
+        return True
+    if not isinstance(recorded, dict) or cfg is None or set(recorded) - set(now):
+        return False
+    if any(recorded[k] != now[k] for k in recorded):
+        return False
+    defaults = _defaults(cfg)
+    return all(k in defaults and defaults[k] == now[k] for k in set(now) - set(recorded))
+
+
+def _defaults(cfg: Any) -> dict:
+    """A config dataclass's field defaults, as JSON values (fields without one left out)."""
+    if not dataclasses.is_dataclass(cfg):
+        return {}
+    found = {}
+    for f in dataclasses.fields(cfg):
+        if f.default is not dataclasses.MISSING:
+            found[f.name] = _json_value(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            found[f.name] = _json_value(f.default_factory())
+    return found
 
 
 class RunDir:
@@ -113,8 +160,9 @@ class RunDir:
                     f"{self.out} holds a spot {before.get('stage', 'unknown')} run, not "
                     f"{self.stage}; choose another --out"
                 )
-            if not self.fresh:
-                _compare(self.out, before.get("settings", {}), self.defining)
+            if not self.fresh:  # a setting that was free to change once: its last value
+                last = {**before.get("may_change", {}), **before.get("settings", {})}
+                _compare(self.out, last, self.defining)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(path)
@@ -135,7 +183,9 @@ def _compare(out: Path, before: dict, now: dict) -> None:
     changed = [k for k in sorted(set(before) & set(now)) if before[k] != now[k]]
     if changed:
         was = ", ".join(f"{k}={before.get(k)!r}" for k in changed)
-        now_ = ", ".join(f"{k}={now.get(k)!r}" for k in changed)
+        now_ = ", ".join(
+            now.shown(k) if isinstance(now, Settings) else f"{k}={now.get(k)!r}" for k in changed
+        )
         raise RunDirError(
             f"{out} was run with {was}, not {now_}; rerun with the same settings to resume, "
             "or choose another --out"

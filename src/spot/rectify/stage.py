@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import time
 from collections import Counter
@@ -23,7 +24,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from spot.records.jsonl import AppendLog, RecordError, Skips, finished_ids, read_records
+from spot.records.jsonl import (
+    AppendLog,
+    RecordError,
+    Skips,
+    finished_ids,
+    read_records,
+    write_records,
+)
 from spot.records.rundir import Incomplete, RunDir, file_digest, settings_of
 from spot.records.schema import Pair, Sample
 from spot.rectify import prompts
@@ -40,6 +48,10 @@ def load_errors(path: Path, skips: Skips) -> list[Sample]:
     for s in read_records(path, Sample, skips):
         if s.id in seen:
             skips.add(RecordError(path, 0, f"duplicate id {s.id!r}", "id", kind="duplicate id"))
+            continue
+        if not s.response.strip():  # nothing to edit: a "correction" would be a fresh answer
+            skips.add(RecordError(path, 0, f"{s.id}: empty response", "response",
+                                  kind="empty response"))  # fmt: skip
             continue
         seen.add(s.id)
         out.append(s)
@@ -84,6 +96,7 @@ def _with_oracle_model(cfg: RectifyConfig, items: list[Sample]) -> RectifyConfig
 
 def _rectify(cfg: RectifyConfig, items: list[Sample], skips: Skips, console) -> RectifySummary:
     corrected_path, rejected_path = cfg.out / "corrected.jsonl", cfg.out / "rejected.jsonl"
+    stale = drop_stale(corrected_path, rejected_path, items)
     rejected = read_rows(rejected_path)
     done = finished_ids(corrected_path) | {r["id"] for r in rejected}
     todo = [s for s in items if s.id not in done]
@@ -92,9 +105,10 @@ def _rectify(cfg: RectifyConfig, items: list[Sample], skips: Skips, console) -> 
     if again:  # judged again: their old rejections go
         rewrite_in_order(rejected_path, {}, keep=lambda r: r["id"] not in again)
         todo += [s for s in items if s.id in again]
+    dropped = f"; dropped {stale} results of errors no longer in the input (or changed)"
     console.print(
         f"rectify: {len(items)} items, {len(items) - len(todo)} already finished, "
-        f"{len(todo)} to go ({cfg.oracle} oracle; {len(again)} reopened)"
+        f"{len(todo)} to go ({cfg.oracle} oracle; {len(again)} reopened{dropped if stale else ''})"
     )
     template = prompts.load_template(cfg.template, cfg.with_ground_truth, cfg.style)
     start = time.monotonic()
@@ -106,6 +120,36 @@ def _rectify(cfg: RectifyConfig, items: list[Sample], skips: Skips, console) -> 
     summary = summarize(cfg, items, skips, counts, causes, seconds, oracle.usage())
     (cfg.out / "summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
     return summary
+
+
+def item_digest(s: Sample) -> str:
+    """What a rejection was about (its prompt and y-): a changed item is judged again."""
+    return hashlib.sha256(f"{s.prompt}\0{s.response}".encode()).hexdigest()[:16]
+
+
+def drop_stale(corrected: Path, rejected: Path, items: list[Sample]) -> int:
+    """Remove the pairs and rejections of errors that are no longer in the input, or are
+    other answers under the same id (elicit sampled a changed question again); returns how
+    many. A resumed run then holds what a fresh one on these errors would, never pairs of
+    questions a pipeline no longer trains on (or now holds out)."""
+    by_id = {s.id: s for s in items}
+
+    def current_pair(row: dict) -> bool:
+        s = by_id.get(row["id"])
+        return s is not None and (row.get("prompt"), row.get("rejected")) == (s.prompt, s.response)
+
+    def current_rejection(row: dict) -> bool:
+        s = by_id.get(row["id"])  # rows of an older spot have no digest: their id decides
+        return s is not None and row.get("item_digest", item_digest(s)) == item_digest(s)
+
+    dropped = 0
+    for path, current in ((corrected, current_pair), (rejected, current_rejection)):
+        rows = read_rows(path)
+        keep = [r for r in rows if current(r)]
+        if len(keep) < len(rows):
+            dropped += len(rows) - len(keep)
+            write_records(path, keep)
+    return dropped
 
 
 def _provenance(cfg: RectifyConfig) -> dict:
@@ -151,7 +195,7 @@ async def _run(
                 good.write(result)
                 counts["accepted"] += 1
             else:
-                bad.write(result.to_dict())
+                bad.write({**result.to_dict(), "item_digest": item_digest(s)})
                 counts["rejected"] += 1
 
         try:

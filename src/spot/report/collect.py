@@ -23,6 +23,7 @@ no report.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,16 @@ class TrainRun:
     @property
     def objective(self) -> str:
         return str(self.settings.get("objective") or self.name)
+
+    @property
+    def diverged(self) -> str | None:
+        """``step N: loss nan`` for the first logged step with a non-finite loss or gradient
+        norm (``spot train`` stops such a run and saves none of its non-finite weights)."""
+        for row in self.rows:
+            bad = [f"{k} {row[k]}" for k in ("loss", "grad_norm") if _non_finite(row.get(k))]
+            if bad:
+                return f"step {row.get('step', '?')}: {', '.join(bad)}"
+        return None
 
     @property
     def method(self) -> str:
@@ -124,8 +135,28 @@ def collect(root: Path) -> Found:
     for path in files:
         if path.suffix == ".jsonl" and path not in taken and _looks_like_pairs(path):
             _add(found, path, _pair_file)
+    _only_the_pipelines_runs(found)
     _name_uniquely(found)
     return found
+
+
+def _only_the_pipelines_runs(found: Found) -> None:
+    """In a `spot run` directory, the runs its ``pipeline.json`` names now: a run removed
+    from the pipeline file leaves its folders behind (nothing finished is deleted), and
+    leaves compare.md; it leaves the report too, with a line saying so."""
+    try:
+        record = _read_json(found.root / "pipeline.json")
+        runs = record["runs"]
+        kept = {"eval/base"} | {r[k] for r in runs for k in ("train", "eval")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # not a spot run directory (or an older one): every run found is reported
+    for kind in ("train", "evals"):
+        listed: list = getattr(found, kind)
+        for run in list(listed):
+            rel = _rel(found.root, run.path)
+            if rel.split("/")[0] in ("train", "eval") and rel not in kept:
+                listed.remove(run)
+                found.problems.append(f"{rel}: left out (not a run of pipeline.json now)")
 
 
 def _files(root: Path) -> list[Path]:
@@ -242,6 +273,10 @@ def _looks_like_pairs(path: Path) -> bool:
 
 def _pair_file(found: Found, path: Path) -> None:
     found.pairs.append((_rel(found.root, path), _read_jsonl(found, path)))
+
+
+def _non_finite(value) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 def _name_uniquely(found: Found) -> None:

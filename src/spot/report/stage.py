@@ -66,6 +66,9 @@ def report(cfg: ReportConfig, console: Console | None = None) -> Path:
     console.print(f"report: {len(sections)} sections, {len(build.images)} plots -> {out}")
     for problem in found.problems:
         console.print(f"  [yellow]{problem}[/]", soft_wrap=True)
+    for run in found.train:
+        if run.diverged:
+            console.print(f"  [red]{run.name} DIVERGED[/] at {run.diverged}", soft_wrap=True)
     return out
 
 
@@ -142,12 +145,16 @@ class _Build:
                 "Evaluation during training, per run (Figure 2)",
             )
         ]
+        diverged = [f"{r.name} DIVERGED at {r.diverged}: its training stopped with an error and "
+                    "saved no model" for r in self.train if r.diverged]  # fmt: skip
+        parts.insert(0, html.notes(diverged) if diverged else "")
         if len(self.train) > 1:
             every = plots.training_figure(self.train, skip=(plots.PANELS[-1][0],))
             parts.append(self.figure("train-all", every, "All training runs"))
         for run in self.train:
             lr = f", lr {run.lr:g}" if run.lr is not None else ""
             caption = f"{run.name}: {run.objective}{lr}, {len(run.rows)} logged steps"
+            caption += f" (DIVERGED at {run.diverged})" if run.diverged else ""
             png = plots.training_figure([run])
             parts.append(
                 self.figure(f"train-{run.name}", png, caption)

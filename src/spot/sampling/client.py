@@ -10,6 +10,11 @@ Every attempt is counted: 429, 5xx, connection errors, timeouts and malformed
 responses are retried with exponential backoff and full jitter, honouring
 ``Retry-After``; other 4xx fail at once. The API key is read from an
 environment variable and never logged, stored or put in an error message.
+
+Model text is never altered for a key that cannot be a secret: local servers need none, and
+their users pass a dummy (``x``, ``EMPTY``, ``none``): cutting every ``x`` out of the replies
+would corrupt every answer. A real key found in a reply (a server that echoes it) is replaced
+by ``***``, counted in ``Usage.key_echoes`` and reported when the client closes.
 """
 
 from __future__ import annotations
@@ -19,11 +24,26 @@ import json
 import os
 import random
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+SECRET_MIN_LENGTH = 16
+"""Shorter keys are dummies (real API keys are 30 to 200 characters): never looked for in text."""
+DUMMY_KEYS = frozenset(
+    {"empty", "none", "null", "dummy", "token", "key", "test", "secret", "password", "changeme",
+     "placeholder", "no-key", "nokey", "sk-no-key-required", "not-needed", "not-used", "unused",
+     "fake", "local", "vllm", "ollama", "lm-studio", "sk-dummy", "sk-fake", "sk-test"}
+)  # fmt: skip
+"""Common stand-ins for "no key" (compared without case): never looked for in text."""
+
+
+def could_be_secret(key: str) -> bool:
+    """Whether ``key`` may be a real credential worth keeping out of stored text."""
+    return len(key) >= SECRET_MIN_LENGTH and key.strip().lower() not in DUMMY_KEYS
 
 
 @dataclass(frozen=True)
@@ -75,6 +95,8 @@ class Usage:
     requests: int = 0
     retries: int = 0
     retry_reasons: dict[str, int] = field(default_factory=dict)
+    key_echoes: int = 0
+    """Replies that contained the API key (stored with it replaced by ``***``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +105,7 @@ class Usage:
             "requests": self.requests,
             "retries": self.retries,
             "retry_reasons": dict(self.retry_reasons),
+            "key_echoes": self.key_echoes,
         }
 
 
@@ -99,6 +122,7 @@ class ChatClient:
     def __init__(self, cfg: EndpointConfig, concurrency: int = 64):
         self.cfg, self.concurrency = cfg, concurrency
         self._key = os.environ.get(cfg.api_key_env, "")
+        self._secret = self._key if could_be_secret(self._key) else ""  # what text must not hold
         self._session: aiohttp.ClientSession | None = None
         self.usage = Usage()
         self._next_slot = 0.0
@@ -115,6 +139,13 @@ class ChatClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self.usage.key_echoes:  # said once, when the replies are all in
+            print(
+                f"warning: {self.usage.key_echoes} of {self.usage.requests} replies from "
+                f"{self.cfg.base_url} contained the API key in ${self.cfg.api_key_env}; it was "
+                "replaced by *** before anything was stored (the server echoes the key)",
+                file=sys.stderr,
+            )
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -159,7 +190,7 @@ class ChatClient:
         if status >= 500:
             raise _Retryable(f"{status} server error", retry_after, status)
         if status >= 400:  # our request is wrong (or the key is): retrying won't help
-            raise RequestFailed(f"{status} {redact(_error_message(text), self._key)}", 1, status)
+            raise RequestFailed(f"{status} {redact(_error_message(text), self._secret)}", 1, status)
         try:
             return json.loads(text)
         except ValueError:
@@ -173,8 +204,9 @@ class ChatClient:
                 raise TypeError("no text")
         except (KeyError, IndexError, TypeError):
             raise _Retryable("malformed response") from None
-        if self._key and self._key in text:  # a server that echoes the key must not get it stored
-            text = text.replace(self._key, "***")
+        if self._secret and self._secret in text:  # an echoed key must not get stored
+            text = text.replace(self._secret, "***")
+            self.usage.key_echoes += 1
         usage = response.get("usage") or {}
         completion = int(usage.get("completion_tokens") or 0)
         self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
@@ -212,8 +244,9 @@ def _error_message(text: str) -> str:
 def redact(text: str, key: str) -> str:
     """Remove the key, and anything shaped like an API key, from text we may record.
 
-    Some APIs echo a masked key in 401 messages; never let any of it through.
+    Some APIs echo a masked key in 401 messages; never let any of it through. A key that
+    cannot be a secret (:func:`could_be_secret`) is left alone: ``x`` is not a credential.
     """
-    if key:
+    if key and could_be_secret(key):
         text = text.replace(key, "***")
     return re.sub(r"\b(sk|AIza|key)[-_A-Za-z0-9*.]{6,}", "***", text)

@@ -29,6 +29,7 @@ class HFBackend:
         )
         self.stop_ids = _stop_ids(model, tokenizer)
         self.context = context_length(model)
+        self.cache_name = _cache_name(model)
 
     def generate(
         self,
@@ -136,7 +137,7 @@ class HFBackend:
                 input_ids=nxt[:, None],
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=out.past_key_values,
+                **{self.cache_name: getattr(out, self.cache_name)},
                 use_cache=True,
             )
         rows = torch.stack(new_tokens, dim=1).tolist() if new_tokens else [[] for _ in requests]
@@ -264,3 +265,12 @@ def _filter(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
     return logits
+
+
+def _cache_name(model) -> str:
+    """What the key-value cache is called, going in and coming out: ``cache`` since
+    transformers 5.25 (``past_key_values`` still works there, with a FutureWarning on every
+    decoding step), ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"

@@ -28,6 +28,19 @@ _UNSUPPORTED: dict[str, tuple[Any, ...]] = {  # field: the values that mean "not
     "logit_bias": (None, {}),
     "presence_penalty": (None, 0),
     "frequency_penalty": (None, 0),
+    # vLLM's and SGLang's sampling extras (sent through the OpenAI client's extra_body)
+    "repetition_penalty": (None, 1),
+    "length_penalty": (None, 1),
+    "min_p": (None, 0),
+    "min_tokens": (None, 0),
+    "ignore_eos": (None, False),
+    "use_beam_search": (None, False),
+    "stop_token_ids": (None, []),
+    "bad_words": (None, []),
+    "guided_json": (None,),
+    "guided_regex": (None,),
+    "guided_choice": (None,),
+    "guided_grammar": (None,),
     "response_format": (None, {"type": "text"}),
 }
 

@@ -10,6 +10,8 @@ needs no saving: it is a function of the step.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -23,11 +25,28 @@ def _dirs(out: Path) -> list[Path]:
     return sorted(found, key=lambda d: int(d.name[5:]))
 
 
+class _TiedHeadNote(logging.Filter):
+    """Drops accelerate's "Removed shared tensor {'lm_head.head.weight'} while saving" for a
+    head that shares the embedding matrix (tied weights, as the toy model and SmolLM2 have):
+    safetensors stores a shared tensor once, and loading the state into the live model fills
+    both names (the resume test checks the weights are exact). Any other name still warns."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = re.search(r"Removed shared tensor \{(.*)\} while saving", record.getMessage())
+        names = re.findall(r"'([^']+)'", found.group(1)) if found else []
+        return not (names and all("lm_head" in n.split(".") for n in names))
+
+
 def save(acc, out: Path, step: int, delta: RewardShift, keep: int) -> None:
     final = out / "checkpoints" / f"step-{step}"
     tmp = final.with_name(final.name + ".tmp")
     acc.wait_for_everyone()
-    acc.save_state(str(tmp))
+    quiet = _TiedHeadNote()
+    logging.getLogger("accelerate.utils.other").addFilter(quiet)
+    try:
+        acc.save_state(str(tmp))
+    finally:
+        logging.getLogger("accelerate.utils.other").removeFilter(quiet)
     acc.wait_for_everyone()  # every rank's RNG file is written before the rename
     if acc.is_main_process:
         (tmp / "trainer_state.json").write_text(
@@ -39,7 +58,28 @@ def save(acc, out: Path, step: int, delta: RewardShift, keep: int) -> None:
         older = [d for d in _dirs(out) if int(d.name[5:]) < step]
         for old in older[: max(0, len(older) - keep + 1)] if keep > 0 else []:
             shutil.rmtree(old)
+        print(f"train: checkpoint {final.name}: {size_of(final) / 1e9:.2f} GB "
+              f"(keeping the last {keep})", flush=True)  # fmt: skip
     acc.wait_for_everyone()
+
+
+def mark_finished(out: Path, step: int) -> None:
+    """``final/trainer_state.json``, written after everything else of the final model."""
+    (out / "final" / "trainer_state.json").write_text(json.dumps({"step": step}) + "\n")
+
+
+def finished(out: Path) -> dict | None:
+    """The finished run's state if ``final/`` is complete and no checkpoint is newer."""
+    path = out / "final" / "trainer_state.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    later = [d for d in _dirs(out) if int(d.name[5:]) > state["step"]]
+    return None if later else state
+
+
+def size_of(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 def refuse_stale(out: Path) -> None:
@@ -48,6 +88,11 @@ def refuse_stale(out: Path) -> None:
         raise ValueError(
             f"{out / 'checkpoints'} holds checkpoints of an earlier run: "
             "pass --resume to continue it, or choose another --out"
+        )
+    if finished(out) is not None:
+        raise ValueError(
+            f"{out / 'final'} holds the model of a finished run: choose another --out "
+            "(--resume says it is finished)"
         )
 
 
@@ -84,6 +129,13 @@ class MetricsLog:
             if step > 0 and isinstance(obj, dict) and obj.get("step", 0) <= step
         ]
         write_records(self.path, keep)
+
+    def last(self) -> dict:
+        """The last step's line (``{}`` when none): what a finished run that resumes reports."""
+        if not self.path.exists():
+            return {}
+        rows = [o for _, o in iter_objects(self.path) if isinstance(o, dict) and "loss" in o]
+        return rows[-1] if rows else {}
 
     def write(self, metrics: dict) -> None:
         if not self.enabled:

@@ -19,7 +19,11 @@ class TrainConfig:
     model: str = "toy"
     """Policy to train (and initial reference): ``toy``, a model directory or hub name."""
     data: Path = Path("runs/pairs.jsonl")
-    """Pairs (from `spot filter`) or, for sft/dft, pairs (chosen side) or samples (RFT)."""
+    """Pairs (from `spot filter`) or, for sft/dft, pairs (chosen side) or samples (RFT): JSONL,
+    or Parquet (``.parquet``, needs pyarrow) with the same fields."""
+    max_examples: int = 0
+    """Train on at most this many examples of --data (0: all): the first N usable ones in
+    file order. The paper compares methods on equal amounts of data (4k for Qwen3-8B)."""
     out: Path = Path("runs/train")
     """Run directory: metrics, checkpoints, reference log-probs, the final model."""
     objective: Literal["bco", "bce", "dpo", "reward_sft", "sft", "dft"] = "bco"
@@ -59,6 +63,11 @@ class TrainConfig:
     """AdamW beta2."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
+    max_bad_steps: int = 3
+    """Steps with a non-finite (NaN or inf) loss or gradient norm (under fp16: loss only, the
+    scaler skips overflowing updates) after which the run stops with an error (exit 2).
+    Weights are checked before every save: non-finite ones are never written to a checkpoint
+    or final/, so a run that diverged has no final model."""
     sft_reduction: Literal["global_token_mean", "token_mean", "sum"] = "global_token_mean"
     """sft/dft loss: NLL summed over the step's tokens / their count (as TRL), per-sequence
     token mean, or per-sequence sum (eq. 2 as written)."""
@@ -68,6 +77,11 @@ class TrainConfig:
     """Tokenize prompts without the chat template (base models)."""
     template_args: str = ""
     """Extra chat-template arguments, e.g. ``enable_thinking=false`` for Qwen3."""
+    think_block: Literal["prompt", "response"] = "prompt"
+    """Where the empty ``<think>\\n\\n</think>\\n\\n`` block of Qwen3's non-thinking mode goes:
+    in the prompt, as the template renders it when y- is sampled (not scored), or at the
+    start of both responses, scored, with their leading newlines stripped (what the paper's
+    code trained on, through TRL's rendering of an assistant turn)."""
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     """Autocast precision (reference log-probs use the same precision as the policy)."""
     gradient_checkpointing: bool = False
@@ -105,7 +119,11 @@ class TrainConfig:
     save_every: int = 0
     """Checkpoint every N optimizer steps (0: only at the end)."""
     keep_checkpoints: int = 2
-    """Most recent checkpoints to keep."""
+    """Most recent checkpoints to keep (each one's size is printed when it is written)."""
+    save_final_state: bool = False
+    """Also write a resumable checkpoint (optimizer and all) at the last step. The end of a run
+    otherwise writes only the model (``final/``): an 8B model's resumable state is about
+    100 GB under ZeRO-2, its model 16 GB."""
     resume: bool = False
     """Continue from the latest checkpoint in --out."""
     eval_every: int = 0
@@ -123,12 +141,20 @@ class TrainConfig:
     probe_n: int = 64
     """Probe rows to score."""
     report_to: str = ""
-    """Also log to trackers: ``tensorboard``, ``wandb`` (comma-separated)."""
+    """Also log to trackers: ``tensorboard``, ``wandb`` (comma-separated; ``pip install
+    spot-posttrain[trackers]``)."""
+    tracker_project: str = "spot"
+    """Project name under which the trackers log the run."""
+    push_to_hub: str = ""
+    """Upload the final model to this Hugging Face repository (``NAME`` or ``OWNER/NAME``,
+    created private if missing) after training; the token is read from the environment
+    variable ``HF_TOKEN`` only, never logged or written."""
 
     def check(self) -> None:
         """Refuse out-of-range values before any work starts (one line naming the option)."""
         checks.model_ref("model", self.model)
         checks.input_file("data", self.data)
+        checks.at_least("max_examples", self.max_examples, 0)
         checks.positive("beta", self.beta)
         checks.within("delta_decay", self.delta_decay, 0, 1)
         checks.positive("lr", self.lr)
@@ -142,6 +168,7 @@ class TrainConfig:
         checks.within("adam_beta1", self.adam_beta1, 0, 1)
         checks.within("adam_beta2", self.adam_beta2, 0, 1)
         checks.positive("max_grad_norm", self.max_grad_norm)
+        checks.at_least("max_bad_steps", self.max_bad_steps, 1)
         checks.at_least("lora_r", self.lora_r, 0)
         checks.within("lora_dropout", self.lora_dropout, 0, 1)
         checks.at_least("ref_batch_size", self.ref_batch_size, 1)
@@ -157,15 +184,23 @@ class TrainConfig:
             if unknown:
                 raise checks.OptionError(f"--eval-suites: unknown suite {unknown[0]!r}")
         ChatOptions.parse(self.raw_prompt, self.template_args)  # raises on a malformed k=v
+        if self.think_block == "response" and self.raw_prompt:
+            raise checks.OptionError("--think-block response: needs the chat template, not raw")
+        if self.push_to_hub:
+            from spot.train.hub import check_push
+
+            check_push(self.push_to_hub)
 
 
 MAY_CHANGE = (
-    *("max_steps", "save_every", "keep_checkpoints", "eval_every", "eval_suites", "eval_n"),
+    *("save_every", "keep_checkpoints", "save_final_state"),
+    *("eval_every", "eval_suites", "eval_n"),
     *("probe", "probe_n"),
-    "report_to",
+    *("report_to", "tracker_project", "push_to_hub"),
+    "max_bad_steps",
     *("ref_batch_size", "micro_batch_size", "gradient_checkpointing", "resume"),
     *("ref_cache", "pair_layout", "pack", "logit_chunk"),
 )
-"""Settings a resumed run may change. ``max_steps`` moves the end of the run (the cosine
-schedule follows the new total); the rest change how the run is computed or logged, not
-what it computes."""
+"""Settings a resumed run may change: how the run is computed or logged, not what it
+computes. ``max_steps`` is not one: it sets the learning-rate schedule's length, so a run
+resumed with another would splice a new schedule onto a decayed one (train again instead)."""

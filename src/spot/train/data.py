@@ -5,7 +5,9 @@ family) train on one completion per example: the chosen side of a pair file
 (SFT+ on rectified pairs, SFT on direct answers), or the response of a sample
 file (RFT on `spot elicit`'s correct.jsonl). Bad records are counted and
 reported, never fatal: empty or missing fields, identical chosen and
-rejected, prompts that leave no room under max_length.
+rejected, prompts that leave no room under max_length. A file is JSONL, or
+Parquet read by the questions loader's reader (:func:`spot.records.questions.rows`)
+with the same fields.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from spot.models.chat import ChatOptions
-from spot.records.jsonl import Skips, iter_objects, read_records
-from spot.records.schema import Pair, Sample
+from spot.records.jsonl import RecordError, Skips, read_records
+from spot.records.questions import rows
+from spot.records.schema import FieldError, Pair, Sample, from_dict
 from spot.train.encode import Encoded, encode
 
 
@@ -62,24 +65,37 @@ def read_texts(
     skips = Skips()
     kind = _kind(path)
     if kind == "pair":
-        rows = [(p.id, p.prompt, p.chosen, p.rejected) for p in read_records(path, Pair, skips)]
+        texts = [(p.id, p.prompt, p.chosen, p.rejected) for p in _records(path, Pair, skips)]
     else:
         if paired:
             raise ValueError(
                 f"{path}: pair objectives need a pair file (chosen/rejected), "
                 "got samples; use sft/dft or rectify them first"
             )
-        rows = [(s.id, s.prompt, s.response, None) for s in read_records(path, Sample, skips)]
+        texts = [(s.id, s.prompt, s.response, None) for s in _records(path, Sample, skips)]
     for e in skips.errors:
         report.drop(f"bad record ({e.reason})", f"{e.path}:{e.line}")
-    return rows
+    return texts
 
 
 def _kind(path: Path) -> str:
-    for _, obj in iter_objects(path):
+    for _, _, obj in rows(str(path)):
         if isinstance(obj, dict):
             return "pair" if "chosen" in obj or "rejected" in obj else "sample"
     return "pair"
+
+
+def _records(path: Path, cls: type, skips: Skips) -> list:
+    """Validated records of a JSONL file, or of the rows of a Parquet file; bad ones skipped."""
+    if path.suffix != ".parquet":
+        return read_records(path, cls, skips)
+    found = []
+    for where, number, row in rows(str(path)):
+        try:
+            found.append(from_dict(cls, row))
+        except FieldError as e:
+            skips.add(RecordError(where, number, str(e), e.field_name))
+    return found
 
 
 def build_examples(
@@ -89,7 +105,11 @@ def build_examples(
     paired: bool,
     chat: ChatOptions,
     max_length: int,
+    max_examples: int = 0,
+    think_block: str = "prompt",
 ) -> tuple[list[Example], DataReport]:
+    """The usable examples of ``path``, at most ``max_examples`` (0: all), the first in file
+    order; the rest are counted as dropped (``over max_examples``)."""
     report = DataReport()
     seen: set[str] = set()
     examples = []
@@ -104,12 +124,12 @@ def build_examples(
         if paired and chosen == rejected:
             report.drop("identical chosen and rejected", ex_id)
             continue
-        c = encode(tokenizer, prompt, chosen, chat=chat, max_length=max_length)
-        r = (
-            encode(tokenizer, prompt, rejected, chat=chat, max_length=max_length)
-            if paired
-            else None
-        )
+        if max_examples and len(examples) >= max_examples:
+            report.drop("over max_examples", ex_id)
+            continue
+        fit = {"chat": chat, "max_length": max_length, "think_block": think_block}
+        c = encode(tokenizer, prompt, chosen, **fit)
+        r = encode(tokenizer, prompt, rejected, **fit) if paired else None
         if c is None or (paired and r is None):
             report.drop("prompt longer than max_length", ex_id)
             continue

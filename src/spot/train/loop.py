@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from spot.train import checkpoint, setup
+from spot.train import checkpoint, divergence, setup
 from spot.train.batches import StepPlan, micro_batches
 from spot.train.config import TrainConfig
 from spot.train.losses import PairLoss, TokenLoss
@@ -46,6 +46,10 @@ def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
     cfg.check()
     acc = setup.accelerator(cfg)
     with setup.claim_run(cfg, acc):
+        done = checkpoint.finished(cfg.out) if cfg.resume else None
+        if done is not None:  # final/ was written after the last step: nothing left to do
+            setup._say(acc, f"train: finished at step {done['step']} ({cfg.out / 'final'})")
+            return checkpoint.MetricsLog(cfg.out / "metrics.jsonl", True).last()
         return _train(cfg, acc, eval_fn)
 
 
@@ -66,10 +70,10 @@ def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
     watch = setup.watchers(cfg, acc, model, tokenizer)
     start = checkpoint.resume(acc, cfg.out, shift) if cfg.resume else 0
     if cfg.report_to:
-        acc.init_trackers("spot", config={k: str(v) for k, v in vars(cfg).items()})
+        acc.init_trackers(cfg.tracker_project, config={k: str(v) for k, v in vars(cfg).items()})
     fit = Fit(cfg, acc, model, tokenizer, opt, sched, loss, shift, plan, eval_fn, watch)
     last = fit.run(start)
-    setup.save_final(acc, model, tokenizer, cfg)
+    setup.save_final(acc, model, tokenizer, cfg, step=plan.total)
     acc.end_training()
     return last
 
@@ -101,12 +105,13 @@ class Fit:
         self.accum = math.ceil(self.cfg.batch_size / per_rank)  # micro-batches per rank and step
         self.lengths = [_length(e) for e in self.loss.examples]  # to group similar lengths
         self.log = checkpoint.MetricsLog(self.cfg.out / "metrics.jsonl", self.acc.is_main_process)
+        self.bad_steps = divergence.BadSteps(self.cfg.max_bad_steps, self.cfg.mixed_precision)
 
     def run(self, start: int) -> dict:
         from rich.progress import Progress
 
-        last: dict = {}
         self.log.truncate_after(start)  # lines of steps lost with the kill are redone
+        last = self.log.last() if start >= self.plan.total else {}  # a finished run: its end
         if start == 0 and self.measures_at(0):
             self.log.write({"step": 0, **self.evaluate(0)})  # the base model, before any update
         with Progress(disable=not self.acc.is_main_process) as bar:
@@ -224,8 +229,13 @@ class Fit:
         if self.measures_at(step):
             metrics.update(self.evaluate(step))
         self.log.write(metrics)
+        self.bad_steps.observe(metrics)  # raises at the --max-bad-steps-th non-finite step
         if cfg.report_to:
             numbers = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
             self.acc.log(numbers, step=step)
-        if (cfg.save_every and step % cfg.save_every == 0) or step == self.plan.total:
+        end = step == self.plan.total  # the end saves the model (final/), its state if asked
+        saving = cfg.save_every and step % cfg.save_every == 0
+        if end or saving:
+            divergence.check_weights(self.acc, self.model, step)  # NaN weights are never saved
+        if (saving and not end) or (end and cfg.save_final_state):
             checkpoint.save(self.acc, cfg.out, step, self.shift, cfg.keep_checkpoints)

@@ -68,6 +68,24 @@ def accelerator(cfg: TrainConfig) -> Accelerator:
     return acc
 
 
+def _die_with_launcher() -> None:
+    """A rank ends when its launcher dies, even by kill -9: torchrun starts each rank in a
+    session of its own, so a killed launcher otherwise leaves its ranks training (Linux
+    ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing changes)."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def engine_name(acc: Accelerator) -> str:
     """``DeepSpeed ZeRO-2``, ``FSDP``, ``MULTI_CPU`` (DDP on CPU), ``MULTI_GPU`` (DDP), ..."""
     if acc.distributed_type == DistributedType.DEEPSPEED:
@@ -100,6 +118,8 @@ def process_state():
     """
     from accelerate import PartialState
 
+    if "LOCAL_RANK" in os.environ:
+        _die_with_launcher()
     gpu = torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() != "true"
     if gpu:
         return PartialState()
@@ -138,13 +158,17 @@ def claim_run(cfg: TrainConfig, acc: Accelerator):
 
 
 def load_policy(cfg: TrainConfig, acc: Accelerator):
-    """The policy in fp32 (autocast gives mixed precision) and its tokenizer, as saved.
+    """The policy and its tokenizer, as saved: fp32 weights (autocast gives mixed precision),
+    or bf16 under DeepSpeed in bf16, which keeps bf16 weights (and builds its fp32 master
+    copy from them): loading fp32 there only staged a second, larger copy on every rank.
 
     Batches are laid out by :mod:`spot.train.layout`, so the tokenizer's own padding
     side is left alone (and saved unchanged with the trained model)."""
     from spot.models.loading import load_model
 
-    model, tokenizer = load_model(cfg.model, "float32", device=str(acc.device),
+    deepspeed_bf16 = _zero_stage(acc) > 0 and cfg.mixed_precision == "bf16"
+    model, tokenizer = load_model(cfg.model, "bfloat16" if deepspeed_bf16 else "float32",
+                                  device=str(acc.device),
                                   attn_implementation=cfg.attn_implementation)  # fmt: skip
     if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
@@ -181,6 +205,8 @@ def load_examples(cfg: TrainConfig, acc: Accelerator, tokenizer) -> list[Example
         paired=objectives.NEEDS_REFERENCE[cfg.objective],
         chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
         max_length=cfg.max_length,
+        max_examples=cfg.max_examples,
+        think_block=cfg.think_block,
     )
     if acc.is_main_process:
         cfg.out.mkdir(parents=True, exist_ok=True)
@@ -353,7 +379,7 @@ def _plain_keys(state: dict) -> dict:
             for k, v in state.items()}  # fmt: skip
 
 
-def save_final(acc, model, tokenizer, cfg: TrainConfig) -> None:
+def save_final(acc, model, tokenizer, cfg: TrainConfig, *, step: int) -> None:
     """A transformers model directory (loadable by transformers and vLLM) in ``out/final``."""
     acc.wait_for_everyone()
     state = acc.get_state_dict(model)
@@ -374,3 +400,4 @@ def save_final(acc, model, tokenizer, cfg: TrainConfig) -> None:
     (cfg.out / "final" / "spot_train.json").write_text(
         json.dumps({k: str(v) for k, v in vars(cfg).items()}, indent=2) + "\n"
     )
+    checkpoint.mark_finished(cfg.out, step)  # last: a kill before it leaves a run to resume
