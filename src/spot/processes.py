@@ -13,24 +13,34 @@ children from a thread that lives as long as they should (the main thread).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """``preexec_fn``: SIGTERM this process when its parent dies."""
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGTERM the child when this process dies (None
+    where there is no ``prctl``). ``prctl`` is looked up here, before the fork: loading a
+    library in the child of a threaded parent could deadlock."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the group kill in stop() still applies
-        return
-    if os.getppid() == 1:  # the parent died before prctl: nobody will send the signal
-        os.kill(os.getpid(), signal.SIGTERM)
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 def start(command: list[str], *, env: dict[str, str] | None = None, log=None) -> subprocess.Popen:
@@ -43,7 +53,7 @@ def start(command: list[str], *, env: dict[str, str] | None = None, log=None) ->
         stderr=subprocess.STDOUT if log is not None else None,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads run between fork and exec
+        preexec_fn=die_with_parent(),
     )
 
 
