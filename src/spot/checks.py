@@ -88,6 +88,9 @@ def free_port(name: str, host: str, port: int) -> None:
     if port == 0:
         return
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # as the server will (spot serve, vLLM's uvicorn): a port whose last server just
+        # stopped, its connections in TIME_WAIT, can be listened on again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from spot import checks
 from spot.models.chat import ChatOptions
+from spot.sampling.base import EngineOptions
 
 
 @dataclass
@@ -57,6 +58,16 @@ class ElicitConfig:
     vllm on GPUs wants several hundred)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """Model dtype (hf and vllm backends); auto is float32 on CPU, bfloat16 on GPU."""
+    tensor_parallel_size: int = 1
+    """GPUs one vLLM engine spreads the model over (vllm backend)."""
+    data_parallel_size: int = 1
+    """Engines side by side, each in its own process on its own tensor_parallel_size GPUs,
+    the questions dealt out between them and merged back by id (hf and vllm backends)."""
+    gpu_memory_utilization: float = 0.9
+    """Fraction of each GPU's memory vLLM takes for weights and KV cache (vllm backend)."""
+    max_model_len: int = 0
+    """Context vLLM plans its KV cache for, prompt plus answer (0: the model's own; vllm
+    backend): smaller fits more sequences at once; a prompt that does not fit is skipped."""
     base_url: str = "http://127.0.0.1:8000/v1"
     """Server URL (openai backend)."""
     api_key_env: str = "OPENAI_API_KEY"
@@ -86,12 +97,14 @@ class ElicitConfig:
         checks.at_least("concurrency", self.concurrency, 1)
         checks.positive("timeout", self.timeout)
         checks.at_least("max_retries", self.max_retries, 0)
+        EngineOptions.of(self).check(self.backend)
         ChatOptions.parse(self.raw_prompt, self.template_args)  # raises on a malformed k=v
 
 
 MAY_CHANGE = (
     *("backend", "batch_size", "base_url", "api_key_env"),
     *("concurrency", "timeout", "max_retries"),
+    *("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization"),
     "keep_cut_off",
 )
 """Settings a resumed run may change: how samples are obtained, not what they are (and

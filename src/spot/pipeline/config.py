@@ -23,7 +23,9 @@ merge key by key, lists are replaced). A run entry whose ``lr`` and/or ``seed`` 
 a sweep: one run per combination, named ``NAME-lr3e-4-s1``. Top-level ``isolate: true`` runs
 each stage in its own process, ``threads: N`` sets torch's CPU threads, ``jobs: N`` trains
 and evaluates up to N runs side by side (:mod:`spot.pipeline.parallel`), and
-``train.launcher`` runs training under a launcher (``accelerate launch ...``).
+``train.launcher`` runs training under a launcher (``accelerate launch ...``); ``serve``
+names a serving engine (``vllm serve ...``) that ``spot run`` starts and stops for the
+sampling stages (:mod:`spot.pipeline.engine`).
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ from spot.config import PRESETS, field_values, load_yaml, resolve
 from spot.elicit.config import ElicitConfig
 from spot.eval.config import EvalConfig
 from spot.filter.config import FilterConfig
+from spot.pipeline.engine import Serve
+from spot.pipeline.engine import parse as parse_serve
 from spot.rectify.config import RectifyConfig
 from spot.train.config import TrainConfig
 
 TOP_KEYS = (
-    *("extends", "out", "model", "isolate", "threads", "jobs"),
+    *("extends", "out", "model", "isolate", "threads", "jobs", "serve"),
     *("questions", "elicit", "rectify", "filter", "train", "eval"),
 )
 OWNED = {
@@ -113,6 +117,9 @@ class Pipeline:
     jobs: int = 1
     """Runs trained and evaluated side by side, each in its own process (a sweep of a small
     model on a many-core CPU, or one run per GPU): :mod:`spot.pipeline.parallel`."""
+    serve: Serve | None = None
+    """A serving engine ``spot run`` starts and stops for the sampling stages
+    (:mod:`spot.pipeline.engine`)."""
 
 
 def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
@@ -147,6 +154,7 @@ def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
         isolate=_flag(data.get("isolate", False), f"{where}: isolate"),
         threads=_count(data.get("threads", 0), f"{where}: threads"),
         jobs=max(1, _count(data.get("jobs", 1), f"{where}: jobs")),
+        serve=parse_serve(data.get("serve"), where),
     )
 
 

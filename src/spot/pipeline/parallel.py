@@ -6,7 +6,10 @@ up to that many chains go at once, each step in its own process with its output 
 ``OUT/logs/KEY.log`` (the terminal says when each step starts and ends). Unless ``threads``
 says otherwise, each process gets ``cores // jobs`` CPU threads, so that N processes do
 not fight over the cores; on a machine with GPUs each of the N slots gets its share of
-them (``CUDA_VISIBLE_DEVICES``: 8 GPUs and 4 jobs, two each). When a step fails, the steps
+them (``CUDA_VISIBLE_DEVICES``: 8 GPUs and 4 jobs, two each). With a ``train.launcher`` the
+trainings run one after another over every device and only the evaluations go side by side
+(8 GPUs and 8 jobs: nine models evaluated eight at a time); with ``serve`` the evaluations
+go one after another through the one engine (:func:`beside`). When a step fails, the steps
 already running finish (and are recorded), no new step starts, and the first failure is
 raised once all have returned.
 """
@@ -32,10 +35,21 @@ def chain_of(step: Step) -> str:
     return step.key.split("-", 1)[1]
 
 
-def split(steps: list[Step]) -> tuple[list[Step], list[list[Step]], list[Step]]:
-    """(steps before, chains of train/eval steps in plan order, steps after)."""
-    first = next((i for i, s in enumerate(steps) if s.stage in SIDE_BY_SIDE), len(steps))
-    last = max((i for i, s in enumerate(steps) if s.stage in SIDE_BY_SIDE), default=first - 1)
+def beside(pipe) -> tuple[str, ...]:
+    """The stages whose steps go side by side in ``pipe``: training and evaluation; with a
+    ``train.launcher`` (each training spread over every device) the trainings one after
+    another, then the evaluations side by side, one GPU share each; with ``serve`` (one
+    engine over every GPU, one model at a time) the evaluations one after another."""
+    stages = [s for s in SIDE_BY_SIDE if not (s == "train" and pipe.launcher)]
+    return tuple(s for s in stages if not (s == "eval" and pipe.serve is not None))
+
+
+def split(
+    steps: list[Step], stages: tuple[str, ...] = SIDE_BY_SIDE
+) -> tuple[list[Step], list[list[Step]], list[Step]]:
+    """(steps before, chains of the ``stages``' steps in plan order, steps after)."""
+    first = next((i for i, s in enumerate(steps) if s.stage in stages), len(steps))
+    last = max((i for i, s in enumerate(steps) if s.stage in stages), default=first - 1)
     chains: dict[str, list[Step]] = {}
     for step in steps[first : last + 1]:
         chains.setdefault(chain_of(step), []).append(step)

@@ -34,6 +34,7 @@ from rich.table import Table
 
 from spot.pipeline import finish, moved, parallel
 from spot.pipeline.config import Pipeline
+from spot.pipeline.engine import OwnedEngine
 from spot.pipeline.stages import Step, jsonable, plan
 from spot.records.rundir import FileLock, Incomplete, RunDirError, same_settings
 
@@ -60,11 +61,6 @@ class Done:
 def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: bool = False):
     """Run (or, with ``dry_run``, show) every step; returns the list of :class:`Done`."""
     steps = [*plan(pipe, only), finish.compare_step(pipe), finish.report_step(pipe)]
-    if pipe.jobs > 1 and pipe.launcher:
-        raise PipelineError(
-            f"{pipe.path}: jobs {pipe.jobs} runs trainings side by side on this machine; "
-            "train.launcher spreads one over devices: set jobs: 1 with a launcher"
-        )
     for step in steps:  # every option is checked before any work starts
         step.check()
     pipe.out.mkdir(parents=True, exist_ok=True)
@@ -80,6 +76,8 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
                           "steps it is running show as to run[/]")  # fmt: skip
         if not dry_run:
             moved.relocate(steps, pipe, console)
+        if pipe.serve is not None and not dry_run:  # stopped on the way out, whatever happens
+            steps = held.enter_context(OwnedEngine(pipe.serve, pipe.out, console)).attach(steps)
         try:
             _steps(steps, pipe, console, dry_run, done, started)
         finally:
@@ -116,7 +114,7 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
                 stale_trainings(steps, pipe)
             one(step)
         return
-    before, chains, after = parallel.split(steps)
+    before, chains, after = parallel.split(steps, parallel.beside(pipe))
     for step in before:
         one(step)
     stale_trainings(steps, pipe)

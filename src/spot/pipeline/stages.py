@@ -26,7 +26,7 @@ from rich.console import Console
 from spot.elicit.config import ElicitConfig
 from spot.eval.config import EvalConfig
 from spot.filter.config import FilterConfig
-from spot.pipeline import questions
+from spot.pipeline import engine, questions
 from spot.pipeline.config import Pipeline, TrainRun
 from spot.records.rundir import Incomplete, file_digest
 from spot.rectify.config import RectifyConfig
@@ -53,7 +53,8 @@ class Step:
     after: Callable[[], None] = lambda: None
     """Runs after the stage returned (in this process or another): may stop the pipeline."""
     before: Callable[[], None] = lambda: None
-    """Runs in this process before the stage runs (not when it is skipped): may refuse it."""
+    """Runs in this process before the stage runs (not when it is skipped): may refuse it,
+    and an owned serving engine starts for it (:mod:`spot.pipeline.engine`)."""
 
 
 def jsonable(value: Any) -> Any:
@@ -64,6 +65,19 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return str(value) if isinstance(value, Path) else value
+
+
+HARDWARE = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization")
+"""Engine settings that say how the hardware is used, not what is sampled."""
+
+
+def _stamped(cfg: Any) -> dict[str, Any]:
+    """What a sampling step's stamp records: its settings less :data:`HARDWARE`, and
+    ``max_model_len`` only when set, so stamps written before these existed still match."""
+    settings = {k: v for k, v in jsonable(cfg).items() if k not in HARDWARE}
+    if not settings.get("max_model_len"):
+        settings.pop("max_model_len", None)
+    return settings
 
 
 def _digests(*paths: Path) -> dict[str, str]:
@@ -166,6 +180,7 @@ def elicit_step(pipe: Pipeline) -> Step:
     if external and q.n:
         values["limit"] = q.n
     cfg = ElicitConfig(**values)
+    settings, cfg = _stamped(cfg), engine.served(pipe.serve, "elicit", cfg)
 
     def inputs() -> dict[str, str]:
         found = _digests(Path(data)) if Path(data).exists() else {"data": data}
@@ -185,7 +200,7 @@ def elicit_step(pipe: Pipeline) -> Step:
 
     stand_in = cfg if external else dataclasses.replace(cfg, data=str(_stand_in(pipe)))
     return Step(
-        "elicit", "elicit", "elicit", jsonable(cfg),
+        "elicit", "elicit", "elicit", settings,
         [out / "summary.json", out / "errors.jsonl", out / "correct.jsonl"],
         inputs, run, describe, cfg, _checker(stand_in, pipe, "elicit"), ("elicit",),
     )  # fmt: skip
@@ -216,6 +231,7 @@ def rectify_step(pipe: Pipeline, name: str) -> Step:
     if values.get("oracle", RectifyConfig.oracle) == "self" and not values.get("model"):
         values["model"] = pipe.model  # the policy is its own oracle (Appendix B)
     cfg = RectifyConfig(**values)
+    settings, cfg = jsonable(cfg), engine.served(pipe.serve, "rectify", cfg)
 
     def run(console: Console) -> None:
         from spot.rectify import stage
@@ -233,7 +249,7 @@ def rectify_step(pipe: Pipeline, name: str) -> Step:
 
     label = f"rectify ({name})"
     return Step(
-        f"rectify-{name}", "rectify", label, jsonable(cfg),
+        f"rectify-{name}", "rectify", label, settings,
         [out / "summary.json", out / "corrected.jsonl"],
         lambda: _digests(errors), run, describe, cfg,
         _checker(dataclasses.replace(cfg, errors=_stand_in(pipe)), pipe, label), ("rectify",),
@@ -326,7 +342,9 @@ def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
     out = pipe.out / "eval" / name
     values = {**pipe.eval, "model": model, "out": out}
     user = EvalConfig(**{**values, "model": pipe.model})  # validated before the model exists
+    user = engine.served(pipe.serve, "eval", user)
     cfg = EvalConfig(**{**values, "data": heldout_data(pipe, values.get("data", ""))})
+    settings, cfg = _stamped(cfg), engine.served(pipe.serve, "eval", cfg)
 
     def inputs() -> dict[str, str]:
         found = {"model": weights_identity(model)}
@@ -344,7 +362,7 @@ def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
 
     label = f"eval ({name})"
     return Step(
-        f"eval-{name}", "eval", label, jsonable(cfg), [out / "scores.json"], inputs, run,
+        f"eval-{name}", "eval", label, settings, [out / "scores.json"], inputs, run,
         describe, cfg, _checker(user, pipe, label), ("eval",),
     )  # fmt: skip
 

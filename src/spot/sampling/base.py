@@ -58,3 +58,39 @@ class Backend(Protocol):
     def generate(
         self, requests: list[Request], params: SamplingParams, on_result: OnResult | None = None
     ) -> list[Generation]: ...
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How the in-process engines use the hardware: how, not what, they sample (a request's
+    seed fixes its sample whatever these are, up to the last bits of the arithmetic)."""
+
+    tensor_parallel_size: int = 1
+    """GPUs one vLLM engine spreads its model over (vllm backend)."""
+    data_parallel_size: int = 1
+    """Engines side by side, each in its own process on its own GPUs (``tensor_parallel_size``
+    each), the requests dealt out between them (:mod:`spot.sampling.shards`)."""
+    gpu_memory_utilization: float = 0.9
+    """Fraction of each GPU's memory vLLM takes for weights and KV cache (vllm backend)."""
+    max_model_len: int = 0
+    """Context vLLM plans its KV cache for (prompt + answer; 0: the model's own). Smaller
+    fits more sequences at once; a prompt that does not fit is skipped (vllm backend)."""
+
+    @classmethod
+    def of(cls, cfg: object) -> EngineOptions:
+        """A stage config's engine fields (elicit's and eval's are named as these)."""
+        return cls(**{f: getattr(cfg, f) for f in cls.__dataclass_fields__})
+
+    def check(self, backend: str) -> None:
+        """Refuse what cannot run (one line naming the option)."""
+        from spot import checks
+
+        checks.at_least("tensor_parallel_size", self.tensor_parallel_size, 1)
+        checks.at_least("data_parallel_size", self.data_parallel_size, 1)
+        checks.within("gpu_memory_utilization", self.gpu_memory_utilization, 0, 1, open_low=True)
+        checks.at_least("max_model_len", self.max_model_len, 0)
+        if backend == "hf" and self.tensor_parallel_size > 1:
+            raise checks.OptionError(
+                "--tensor-parallel-size: the hf backend runs a model on one device; "
+                "use --backend vllm (or --data-parallel-size: one model per GPU)"
+            )

