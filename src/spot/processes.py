@@ -43,6 +43,19 @@ def die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+def end_with_parent() -> None:
+    """Have the kernel SIGTERM this process when its parent dies (a rank whose launcher is
+    killed); nothing where there is no ``prctl``."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def start(command: list[str], *, env: dict[str, str] | None = None, log=None) -> subprocess.Popen:
     """``command`` in a process group of its own that dies with this process; its output to
     ``log`` (a file opened for writing), else this process's."""

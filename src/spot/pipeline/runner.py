@@ -32,6 +32,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from spot import processes
 from spot.pipeline import finish, moved, parallel
 from spot.pipeline.config import Pipeline
 from spot.pipeline.engine import OwnedEngine
@@ -341,34 +342,16 @@ def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None, side
         return _child(step, command, log, str(side.log), side.env)
 
 
-def die_with_parent():
-    """A ``preexec_fn`` that has the kernel send the child SIGTERM when this process dies,
-    even by ``kill -9`` (Linux ``prctl(PR_SET_PDEATHSIG)``), so that no step of a dead
-    ``spot run`` trains on unwatched; None where there is no prctl. The signal follows the
-    thread that started the child, which waits for it (:func:`_child`) until it ends."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not after fork
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return preexec
-
-
 def _child(step: Step, command: list[str], log, where: str, env: dict[str, str]) -> float:
     """Run ``command`` (its output to ``log``, or the terminal), the step's exit status named;
     returns its CPU seconds."""
-    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT if log else None,
-                             env={**os.environ, **env}, preexec_fn=die_with_parent())  # fmt: skip
+    child = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        env={**os.environ, **env},
+        preexec_fn=processes.die_with_parent(),  # no step outlives its spot run
+    )
     # wait4, not wait: this child's own CPU time (RUSAGE_CHILDREN sums every job's)
     _, status, usage = os.wait4(child.pid, 0)
     code = child.returncode = os.waitstatus_to_exitcode(status)

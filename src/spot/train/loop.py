@@ -24,7 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from spot.train import checkpoint, divergence, setup
+from spot.train import checkpoint, divergence, engine, setup
 from spot.train.batches import StepPlan, micro_batches
 from spot.train.config import TrainConfig
 from spot.train.losses import PairLoss, TokenLoss
@@ -44,11 +44,11 @@ EvalFn = Callable[[object, object, int], dict]
 def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
     """Run (or resume) one training run; returns the last step's metrics."""
     cfg.check()
-    acc = setup.accelerator(cfg)
+    acc = engine.accelerator(cfg)
     with setup.claim_run(cfg, acc):
         done = checkpoint.finished(cfg.out) if cfg.resume else None
         if done is not None:  # final/ was written after the last step: nothing left to do
-            setup._say(acc, f"train: finished at step {done['step']} ({cfg.out / 'final'})")
+            engine.say(acc, f"train: finished at step {done['step']} ({cfg.out / 'final'})")
             return checkpoint.MetricsLog(cfg.out / "metrics.jsonl", True).last()
         return _train(cfg, acc, eval_fn)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from spot.records.rundir import RunDir, settings_of
 from spot.train import checkpoint, head, objectives
 from spot.train.config import MAY_CHANGE, TrainConfig
 from spot.train.data import Example, build_examples, data_digest, save_report
+from spot.train.engine import say, zero_stage
 from spot.train.forward import supports_4d
 from spot.train.losses import PairLoss, TokenLoss
 from spot.train.probe import Anchor, PriorProbe, load_probe
@@ -34,98 +34,6 @@ from spot.train.reference import (
 )
 from spot.train.reward_shift import RewardShift
 from spot.train.schedule import lr_factor, warmup_steps
-
-
-def accelerator(cfg: TrainConfig) -> Accelerator:
-    """Accelerator whose accumulation count is ours under DeepSpeed (its engine steps by it)."""
-    from accelerate.state import AcceleratorState
-
-    # a second train() in one process (e.g. another precision) needs a fresh AcceleratorState;
-    # the process group (PartialState) is kept
-    AcceleratorState._reset_state()
-    _one_precision(cfg)
-    state = process_state()
-    per_step = math.ceil(cfg.batch_size / (state.num_processes * cfg.micro_batch_size))
-    deepspeed = state.distributed_type == DistributedType.DEEPSPEED
-    trackers = [t for t in cfg.report_to.split(",") if t.strip()]
-    acc = Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        log_with=trackers or None,
-        project_dir=str(cfg.out),
-        gradient_accumulation_steps=per_step if deepspeed else 1,
-    )
-    if deepspeed:  # no dataloader is prepared, so tell DeepSpeed the micro-batch and clipping
-        ds = acc.state.deepspeed_plugin.deepspeed_config
-        ds["train_micro_batch_size_per_gpu"] = cfg.micro_batch_size
-        ds["gradient_clipping"] = cfg.max_grad_norm
-    if acc.num_processes > 1:
-        _say(acc, f"train: {acc.num_processes} processes, {engine_name(acc)} on {state.backend}")
-    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and acc.is_main_process:
-        if acc.distributed_type != DistributedType.FSDP:  # accelerate: FSDP on GPUs only
-            print(f"train: the accelerate config asks for FSDP, which accelerate enables on "
-                  f"GPUs only: this run is plain {acc.distributed_type.value} (nothing sharded)",
-                  flush=True)  # fmt: skip
-    return acc
-
-
-def _die_with_launcher() -> None:
-    """A rank ends when its launcher dies, even by kill -9: torchrun starts each rank in a
-    session of its own, so a killed launcher otherwise leaves its ranks training (Linux
-    ``prctl(PR_SET_PDEATHSIG)``; elsewhere nothing changes)."""
-    import ctypes
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the launcher died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def engine_name(acc: Accelerator) -> str:
-    """``DeepSpeed ZeRO-2``, ``FSDP``, ``MULTI_CPU`` (DDP on CPU), ``MULTI_GPU`` (DDP), ..."""
-    if acc.distributed_type == DistributedType.DEEPSPEED:
-        return f"DeepSpeed ZeRO-{_zero_stage(acc)}"
-    return acc.distributed_type.value
-
-
-def _one_precision(cfg: TrainConfig) -> None:
-    """spot's ``--mixed-precision`` is the one setting of precision; an accelerate config
-    that says otherwise is refused rather than silently overridden."""
-    from spot.checks import OptionError
-
-    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
-    if launcher not in ("no", cfg.mixed_precision):
-        raise OptionError(
-            f"--mixed-precision: the accelerate config says mixed_precision {launcher!r} but "
-            f"spot trains at {cfg.mixed_precision!r}; precision is spot's setting: pass "
-            f"--mixed-precision {launcher} (or mixed_precision in the train config) and drop "
-            "it from the accelerate config"
-        )
-
-
-def process_state():
-    """The process group, formed the same way whatever the machine.
-
-    accelerate forms a multi-process CPU group only when asked with ``cpu=True``, and under
-    DeepSpeed on a machine without a GPU it names no backend (DeepSpeed then forms a group
-    that accelerate does not count: every rank believes it is alone). So: gloo for DeepSpeed
-    without a GPU; ``cpu=True`` when the launcher says CPU or there is no GPU.
-    """
-    from accelerate import PartialState
-
-    if "LOCAL_RANK" in os.environ:
-        _die_with_launcher()
-    gpu = torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() != "true"
-    if gpu:
-        return PartialState()
-    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
-        return PartialState(backend="gloo")
-    return PartialState(cpu=True)
 
 
 @contextmanager
@@ -166,7 +74,7 @@ def load_policy(cfg: TrainConfig, acc: Accelerator):
     side is left alone (and saved unchanged with the trained model)."""
     from spot.models.loading import load_model
 
-    deepspeed_bf16 = _zero_stage(acc) > 0 and cfg.mixed_precision == "bf16"
+    deepspeed_bf16 = zero_stage(acc) > 0 and cfg.mixed_precision == "bf16"
     model, tokenizer = load_model(cfg.model, "bfloat16" if deepspeed_bf16 else "float32",
                                   device=str(acc.device),
                                   attn_implementation=cfg.attn_implementation)  # fmt: skip
@@ -192,7 +100,7 @@ def packed(cfg: TrainConfig, model, acc: Accelerator) -> bool:
     model = acc.unwrap_model(model)
     if cfg.pack and not supports_4d(model):
         kernel = getattr(model.config, "_attn_implementation", "?")
-        _say(acc, f"train: {kernel} attention takes no 4D mask: --pack is off")
+        say(acc, f"train: {kernel} attention takes no 4D mask: --pack is off")
         return False
     return cfg.pack
 
@@ -264,7 +172,7 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
     found = load_cached(path, key) if acc.is_main_process else None
     found = broadcast_object_list([found])[0]  # every rank takes the main process's answer
     if found is not None:
-        _say(acc, f"train: reference log-probs of {len(rows)} pairs reused from {path}")
+        say(acc, f"train: reference log-probs of {len(rows)} pairs reused from {path}")
         return found
     started = time.perf_counter()
     # each rank a shard of equal length (padded with repeats of row 0, dropped below): under
@@ -282,7 +190,7 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
     if acc.is_main_process:
         save_cached(path, key, logps, {"model": cfg.model, "data": str(cfg.data)})
     seconds = time.perf_counter() - started
-    _say(acc, f"train: reference log-probs of {len(rows)} pairs in {seconds:.1f} s -> {path}")
+    say(acc, f"train: reference log-probs of {len(rows)} pairs in {seconds:.1f} s -> {path}")
     return logps
 
 
@@ -293,11 +201,6 @@ def _precision(cfg: TrainConfig, acc: Accelerator, model, layout: str) -> str:
     weights = "" if dtype == torch.float32 else f"|weights={str(dtype).removeprefix('torch.')}"
     kernel = "" if cfg.attn_implementation == "auto" else f"|{cfg.attn_implementation}"
     return f"{cfg.mixed_precision}{weights}|{layout}{kernel}|v1"  # the kernel changes rounding
-
-
-def _say(acc, text: str) -> None:
-    if acc.is_main_process:
-        print(text, flush=True)
 
 
 def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
@@ -318,7 +221,7 @@ def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
         head.install(model.get_base_model(), cfg.logit_chunk)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    if _zero_stage(acc) == 3:
+    if zero_stage(acc) == 3:
         # ZeRO-3 gathers a module's weights at each call; the scored head calls the LM head
         # once per chunk, and chunk counts differ between ranks (their micro-batches differ):
         # as a leaf the head's weights are gathered once per forward, on every rank alike
@@ -326,11 +229,6 @@ def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
 
         set_z3_leaf_module(head.find(model), True)
     return model
-
-
-def _zero_stage(acc: Accelerator) -> int:
-    plugin = acc.state.deepspeed_plugin
-    return plugin.zero_stage if plugin is not None else 0
 
 
 @dataclass
@@ -393,7 +291,7 @@ def save_final(acc, model, tokenizer, cfg: TrainConfig, *, step: int) -> None:
     # the state dict of a model that is not sharded comes from the model itself (its head
     # keys must be the plain ones, and tied weights stay tied); sharded engines (ZeRO-3,
     # FSDP) hand theirs over
-    sharded = _zero_stage(acc) == 3 or acc.distributed_type == DistributedType.FSDP
+    sharded = zero_stage(acc) == 3 or acc.distributed_type == DistributedType.FSDP
     state = _plain_keys(state) if sharded and cfg.lora_r == 0 else None
     unwrapped.save_pretrained(cfg.out / "final", state_dict=state)
     tokenizer.save_pretrained(cfg.out / "final")
