@@ -129,7 +129,7 @@ def test_lora_eval_hook_and_preset(tmp_path):
 
     model, _ = load_model(str(tmp_path / "out" / "final"))  # merged: a plain transformers model
     assert not any("lora" in name for name, _ in model.named_parameters())
-    with pytest.raises(ValueError, match="checkpoints of an earlier run"):
+    with pytest.raises(ValueError, match="model of a finished run"):
         train(cfg)
 
 
