@@ -42,12 +42,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CHATML = (
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
-)  # the toy model's ChatML template (copied: benchmarks do not import the toy world)
 
 
 @dataclass(frozen=True)
@@ -112,18 +106,10 @@ def variants(cpu: bool) -> list[dict]:
 def build_model_dir(path: Path, size: Size, device: str) -> int:
     """A word-level tokenizer with a ChatML template and a random Qwen3, saved in bf16."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    from train_vs_trl import word_tokenizer  # benchmarks/, beside this file
+    from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    vocab = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "[UNK]": 3}
-    for word in ("user", "assistant", "system", *(f"w{i}" for i in range(size.words))):
-        vocab[word] = len(vocab)
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>",
-                                  pad_token="<|endoftext|>", unk_token="[UNK]")  # fmt: skip
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tok.chat_template = CHATML
+    tok = word_tokenizer(size.words)
     config = Qwen3Config(
         vocab_size=size.vocab, hidden_size=size.hidden, num_hidden_layers=size.layers,
         num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,

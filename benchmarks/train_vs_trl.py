@@ -33,15 +33,16 @@ HERE = Path(__file__).resolve().parent
 WORDS = 32000
 
 
-def build_model_dir(path: Path, *, hidden: int = 256, layers: int = 4) -> int:
-    """A word-level tokenizer over 32k words with a ChatML template, and a random Qwen3."""
+def word_tokenizer(words: int):
+    """A word-level tokenizer (``w0`` .. ``w{words-1}`` and the chat words) with a ChatML
+    template: ids 0-2 are ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    from transformers import PreTrainedTokenizerFast
 
     from spot.toy.model import CHATML
 
     vocab = {"<|endoftext|>": 0, "<|im_start|>": 1, "<|im_end|>": 2, "[UNK]": 3}
-    for word in ("user", "assistant", "system", *(f"w{i}" for i in range(WORDS - 7))):
+    for word in ("user", "assistant", "system", *(f"w{i}" for i in range(words))):
         vocab[word] = len(vocab)
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -49,8 +50,16 @@ def build_model_dir(path: Path, *, hidden: int = 256, layers: int = 4) -> int:
                                   pad_token="<|endoftext|>", unk_token="[UNK]")  # fmt: skip
     tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
     tok.chat_template = CHATML
+    return tok
+
+
+def build_model_dir(path: Path, *, hidden: int = 256, layers: int = 4) -> int:
+    """A word-level tokenizer over 32k words with a ChatML template, and a random Qwen3."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    tok = word_tokenizer(WORDS - 7)
     config = Qwen3Config(
-        vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
+        vocab_size=len(tok.get_vocab()), hidden_size=hidden, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4,
         intermediate_size=4 * hidden, max_position_embeddings=2048, tie_word_embeddings=True,
         eos_token_id=2, pad_token_id=0, bos_token_id=0,

@@ -98,7 +98,7 @@ def relocate(steps: list[Step], pipe: Pipeline, console: Console) -> None:
     unstamped = []
     for step in steps:
         path = pipe.out / ".stamps" / f"{step.key}.json"
-        stamp = _read(path)
+        stamp = read_object(path)
         old = rewrite(path, stamp, step, pipe)
         if old is not None:
             found[old] = found.get(old, 0) + 1
@@ -111,7 +111,8 @@ def relocate(steps: list[Step], pipe: Pipeline, console: Console) -> None:
                       "since): rewritten for where it is now", highlight=False)  # fmt: skip
 
 
-def _read(path: Path) -> dict | None:
+def read_object(path: Path) -> dict | None:
+    """A JSON object from ``path`` (a stamp, a run.json), or None when absent or unreadable."""
     try:
         found = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -154,17 +154,9 @@ def stamp_path(pipe: Pipeline, key: str) -> Path:
     return pipe.out / ".stamps" / f"{key}.json"
 
 
-def read_stamp(path: Path) -> dict | None:
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
-
-
 def stamp_of(step: Step, pipe: Pipeline) -> dict | None:
     """The step's stamp, its paths read under the OUT now (:mod:`spot.pipeline.moved`)."""
-    return moved.as_here(read_stamp(stamp_path(pipe, step.key)), step, pipe)
+    return moved.as_here(moved.read_object(stamp_path(pipe, step.key)), step, pipe)
 
 
 def complete(step: Step, stamp: dict | None) -> bool:
