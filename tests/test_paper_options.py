@@ -198,3 +198,20 @@ def test_training_data_from_a_hub_dataset_trains_as_its_file(tmp_path):
     assert read == want
     last = train(TrainConfig(data=hub, out=tmp_path / "hub", resume=True, **settings))
     assert last["step"] == 2  # finished, and the same rows: nothing refused, nothing redone
+
+
+def test_a_rectify_block_reads_every_answer_or_refuses_a_bad_choice(tmp_path):
+    """``answers: all`` feeds the oracle every sampled answer (elicit's all_results.jsonl),
+    the default only the wrong ones; anything else is refused naming the block."""
+    for answers, file in (("all", "all_results.jsonl"), ("errors", "errors.jsonl")):
+        path = tmp_path / f"{answers}.yaml"
+        path.write_text(yaml.safe_dump({"extends": "toy-demo-quick", "rectify": {
+            "direct": {"answers": answers}}}))  # fmt: skip
+        steps = {s.key: s for s in plan(load_pipeline(str(path), tmp_path / answers))}
+        assert steps["rectify-direct"].config.errors.name == file
+        assert steps["rectify-surgical"].config.errors.name == "errors.jsonl"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"extends": "toy-demo-quick",
+                                    "rectify": {"direct": {"answers": "most"}}}))  # fmt: skip
+    with pytest.raises(OptionError, match=r"rectify.direct.answers: 'errors' or 'all'"):
+        load_pipeline(str(path), tmp_path / "bad")

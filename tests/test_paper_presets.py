@@ -82,7 +82,8 @@ RECTIFY_OWN = {
     OFFICIAL: {"surgical": {"concurrency": 200, "with_ground_truth": False,  # the code has
                             "max_retries": 5},  # only the prompt without it; 5 retries
                "direct": {"concurrency": 300, "max_retries": 5,  # run_gemini_4k_target.sh
-                          "style": "direct"}},  # --workers 300
+                          "style": "direct",  # --workers 300; Gemini answered every
+                          "stop_after": 4000}},  # question until --target-correct 4000
 }  # fmt: skip
 FILTER = {"surgical": 0.6, "direct": 1.0}  # Section 2 gamma = 0.6; direct answers: no edit
 EVAL = {
@@ -122,6 +123,8 @@ def test_each_paper_preset_resolves_to_the_table_of_the_paper_and_its_code(name,
         cfg = found[f"rectify-{oracle}"]
         want = {**RECTIFY, **own}
         assert {k: getattr(cfg, k) for k in want} == want, oracle
+        everything = name == OFFICIAL and oracle == "direct"  # every sampled answer
+        assert cfg.errors.name == ("all_results.jsonl" if everything else "errors.jsonl")
     for oracle, gamma in FILTER.items():
         assert found[f"filter-{oracle}"].gamma == gamma
     for key in ("eval-base", "eval-spot-bco"):

@@ -1,5 +1,6 @@
 """Stage 2: `spot rectify` against a real loopback server with faults, kills and secrets."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -259,3 +260,21 @@ def test_rule_oracle_gives_gsm8k_worked_solutions_as_direct_answers(tmp_path):
     assert "<<" not in first.chosen and first.chosen.endswith("$\\boxed{18}$.")
     surgical = rectify(RectifyConfig(errors=errors, out=tmp_path / "s", oracle="rule"))
     assert surgical["rejected_by_reason"] == {"unsupported source": 2}  # no rule edits prose
+
+
+def test_stop_after_asks_until_enough_pairs_are_accepted(tmp_path):
+    """--stop-after N: the oracle is asked until N pairs are accepted; the rest are counted as
+    not asked (not pending: nothing waits on them); a rerun asks nothing, a larger N on the
+    same directory asks for the difference (the paper's code: direct answers until 4,000)."""
+    write_records(tmp_path / "errors.jsonl", wrong_samples(8, seed=7))
+    cfg = RectifyConfig(errors=tmp_path / "errors.jsonl", out=tmp_path / "out", oracle="rule",
+                        style="direct", concurrency=1, stop_after=3)  # fmt: skip
+    first = rectify(cfg)
+    assert (first["accepted"], first["not_asked"], first["pending"]) == (3, 5, 0)
+    assert first["this_run"]["not_asked"] == 5
+    again = rectify(cfg)
+    assert again["this_run"].get("accepted", 0) == 0 and again["not_asked"] == 5
+    more = rectify(dataclasses.replace(cfg, stop_after=5))
+    assert (more["accepted"], more["not_asked"]) == (5, 3)
+    ids = [json.loads(x)["id"] for x in (tmp_path / "out" / "corrected.jsonl").open()]
+    assert ids == [s.id for s in wrong_samples(8, seed=7)][:5]  # input order, first come

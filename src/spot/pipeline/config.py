@@ -255,7 +255,13 @@ def _rectify(block: Any, path: Path) -> dict[str, dict[str, Any]]:
         _check_name(str(name), f"{where}: oracle name")
         if name in filter_fields:
             raise OptionError(f"{where}: '{name}' is a filter option; name the oracle otherwise")
-        values = _stage(RectifyConfig, values or {}, f"{where}.{name}")
+        values = dict(values or {})
+        answers = values.pop("answers", "errors")  # which elicited answers the oracle sees
+        if answers not in ("errors", "all"):
+            raise OptionError(f"{where}.{name}.answers: 'errors' or 'all', not {answers!r}")
+        values = _stage(RectifyConfig, values, f"{where}.{name}")
+        if answers == "all":
+            values["answers"] = "all"
         if values.get("template") is not None:  # shipped prompts live beside the presets
             values["template"] = _beside(path, str(values["template"]))
         out[str(name)] = values

@@ -226,8 +226,12 @@ def _checker(
 
 
 def rectify_step(pipe: Pipeline, name: str) -> Step:
-    errors, out = pipe.out / "elicit" / "errors.jsonl", pipe.out / "rectify" / name
-    values = {**pipe.rectify[name], "errors": errors, "out": out}
+    values = dict(pipe.rectify[name])
+    # the wrong answers, or (answers: all) every sampled one: a direct oracle answering the
+    # whole question set, as the paper's code did for its SFT data
+    read = "all_results.jsonl" if values.pop("answers", "errors") == "all" else "errors.jsonl"
+    errors, out = pipe.out / "elicit" / read, pipe.out / "rectify" / name
+    values = {**values, "errors": errors, "out": out}
     if values.get("oracle", RectifyConfig.oracle) == "self" and not values.get("model"):
         values["model"] = pipe.model  # the policy is its own oracle (Appendix B)
     cfg = RectifyConfig(**values)

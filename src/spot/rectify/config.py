@@ -54,10 +54,16 @@ class RectifyConfig:
     samples. Failed requests need no flag: they stay pending and every rerun retries them."""
     seed: int = 0
     """Base seed of the self oracle's sampling (each item derives its own)."""
+    stop_after: int = 0
+    """Stop asking once this many pairs are accepted (0: ask about every item); the rest are
+    counted as not asked, not pending. Requests already in flight still count, so a few more
+    may be accepted. With ``style: direct`` over every sampled answer (a pipeline's
+    ``answers: all``), the paper's code: the oracle answered until 4,000 were correct."""
 
     def check(self) -> None:
         """Refuse out-of-range values before any work starts (one line naming the option)."""
         checks.input_file("errors", self.errors)
+        checks.at_least("stop_after", self.stop_after, 0)
         if self.template is not None:
             checks.input_file("template", self.template)
         if self.oracle == "human" and self.style == "direct":
@@ -83,6 +89,6 @@ class RectifyConfig:
 
 MAY_CHANGE = (
     *("base_url", "api_key_env", "concurrency", "timeout", "max_retries"),
-    *("backoff", "rpm", "self_backend", "retry_failed"),
+    *("backoff", "rpm", "self_backend", "retry_failed", "stop_after"),
 )
 """Settings a resumed run may change: how the oracle is reached, not who it is."""

@@ -28,6 +28,8 @@ class RectifySummary:
     this_run: dict
     usage: dict
     config: dict = field(default_factory=dict)
+    not_asked: int = 0
+    """Items left once ``stop_after`` pairs were accepted (neither finished nor pending)."""
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -53,11 +55,14 @@ def summarize(
     accepted = finished_ids(cfg.out / "corrected.jsonl") & ids
     reasons = Counter(r["reason"] for r in read_rows(cfg.out / "rejected.jsonl") if r["id"] in ids)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    left = len(ids) - len(accepted) - sum(reasons.values())
+    enough = bool(cfg.stop_after) and len(accepted) >= cfg.stop_after
     return RectifySummary(
         items=len(items),
         accepted=len(accepted),
         rejected=sum(reasons.values()),
-        pending=len(ids) - len(accepted) - sum(reasons.values()),
+        pending=0 if enough else left,
+        not_asked=left if enough else 0,
         unreachable=counts["unreachable"],
         unreachable_causes=dict(causes),
         rejected_by_reason=dict(reasons),

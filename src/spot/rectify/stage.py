@@ -72,7 +72,7 @@ def rectify(cfg: RectifyConfig, console: Console | None = None) -> dict:
     with RunDir(cfg.out, "rectify", defining, may_change):
         summary = _rectify(cfg, items, skips, console)
     _report(console, summary, skips)
-    if summary.unreachable:
+    if summary.unreachable and summary.pending:
         raise Incomplete(
             f"{summary.unreachable} items are pending because the oracle could not be reached "
             f"({summary.unreachable_causes}); fix the cause and rerun the same command",
@@ -112,7 +112,10 @@ def _rectify(cfg: RectifyConfig, items: list[Sample], skips: Skips, console) -> 
     )
     template = prompts.load_template(cfg.template, cfg.with_ground_truth, cfg.style)
     start = time.monotonic()
-    counts, causes = asyncio.run(_run(cfg, todo, template, oracle, corrected_path, rejected_path))
+    before = len(finished_ids(corrected_path) & {s.id for s in items})  # toward stop_after
+    counts, causes = asyncio.run(
+        _run(cfg, todo, template, oracle, corrected_path, rejected_path, before)
+    )
     order = {s.id: i for i, s in enumerate(items)}
     for path in (corrected_path, rejected_path):
         rewrite_in_order(path, order)
@@ -163,9 +166,10 @@ def _provenance(cfg: RectifyConfig) -> dict:
 
 
 async def _run(
-    cfg, todo, template, oracle: Oracle, corrected_path, rejected_path
+    cfg, todo, template, oracle: Oracle, corrected_path, rejected_path, accepted_before: int = 0
 ) -> tuple[Counter, Counter]:
-    """Ask the oracle about every item; counts of outcomes, and causes of unreachability."""
+    """Ask the oracle about every item (until ``stop_after`` pairs are accepted, counting
+    the ``accepted_before`` this run); counts of outcomes, and causes of unreachability."""
     gate = asyncio.Semaphore(cfg.concurrency)
     counts: Counter[str] = Counter()
     causes: Counter[str] = Counter()
@@ -174,6 +178,9 @@ async def _run(
 
         async def one(s: Sample) -> None:
             async with gate:
+                if cfg.stop_after and accepted_before + counts["accepted"] >= cfg.stop_after:
+                    counts["not_asked"] += 1
+                    return
                 prompt = prompts.fill(template, s.prompt, s.response, s.answer)
                 try:
                     outcome = await oracle(s, prompt)
@@ -209,6 +216,7 @@ def _report(console: Console, summary: RectifySummary, skips: Skips) -> None:
     console.print(
         f"[bold]rectify done[/]: {summary.accepted} accepted, {summary.rejected} "
         f"rejected {summary.rejected_by_reason}, {summary.pending} pending"
+        + (f", {summary.not_asked} not asked (--stop-after reached)" if summary.not_asked else "")
     )
     if len(skips):
         console.print(
