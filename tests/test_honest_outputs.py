@@ -442,7 +442,8 @@ def test_sampling_and_checkpoints_raise_no_library_warnings(pairs_file, tmp_path
         (g,) = backend.generate([Request("a", "Compute: 2 + 3", 1)], SamplingParams(6, 0.0, 1, 0))
     assert g.n_tokens == 6
     cfg = TrainConfig(model="toy", data=pairs_file, out=tmp_path / "t", batch_size=4,
-                      micro_batch_size=4, max_length=256, max_steps=2, save_every=1)  # fmt: skip
+                      micro_batch_size=4, max_length=256, max_steps=2, save_every=1,
+                      save_final_state=True)  # fmt: skip
     with caplog.at_level("WARNING"):
         train(cfg)
     assert "Removed shared tensor" not in caplog.text  # the tied head, twice per run before

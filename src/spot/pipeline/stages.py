@@ -226,9 +226,7 @@ def _checker(
 
 
 def rectify_step(pipe: Pipeline, name: str) -> Step:
-    values = dict(pipe.rectify[name])
-    # the wrong answers, or (answers: all) every sampled one: a direct oracle answering the
-    # whole question set, as the paper's code did for its SFT data
+    values = dict(pipe.rectify[name])  # answers: all reads every sampled answer (the code's)
     read = "all_results.jsonl" if values.pop("answers", "errors") == "all" else "errors.jsonl"
     errors, out = pipe.out / "elicit" / read, pipe.out / "rectify" / name
     values = {**values, "errors": errors, "out": out}
