@@ -12,8 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -35,6 +33,7 @@ from spot.toy import arith
 from spot.toy.tasks import generate
 
 sys.path.insert(0, str(Path(__file__).parent))
+from loopback import Loopback  # noqa: E402
 from toy_pairs import pairs, wrong_samples  # noqa: E402
 
 SPOT = [sys.executable, "-m", "spot"]
@@ -192,7 +191,7 @@ def test_3_unreachable_oracle_leaves_items_pending_and_exits_nonzero(tmp_path, c
     assert not (tmp_path / "out" / "rejected.jsonl").read_text()  # nothing marked finished
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["pending"] == 4 and summary["unreachable"] == 4
-    server = _ScriptedServer(lambda body: _fixed_reply(body))
+    server = Loopback(lambda body: _fixed_reply(body))
     try:  # the next run (server up, base URL may change) finishes every item
         code, err = run_cli([*args, "--base-url", server.url], capsys)
     finally:
@@ -209,32 +208,6 @@ def _fixed_reply(body: dict) -> dict:
 
     fixed = oracle.surgical(parts["question"], parts["response"])
     return completion_response(body["model"], f"{prompts.START}\n{fixed}\n{prompts.END}")
-
-
-class _ScriptedServer:
-    """A real loopback HTTP server answering chat completions with ``reply(body)``."""
-
-    def __init__(self, reply):
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                data = json.dumps(reply(body)).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # 4. The human oracle loses no edits ----------------------------------------------------------
@@ -377,7 +350,7 @@ def test_9_an_answer_that_merges_with_the_prompt_is_kept_and_counted(tmp_path):
 
 
 def test_10_identical_samples_are_counted_and_warned_about(tmp_path, capsys):
-    server = _ScriptedServer(  # like `transformers serve` ignoring the temperature
+    server = Loopback(  # like `transformers serve` ignoring the temperature
         lambda body: completion_response(body["model"], "I think \\boxed{7}.")
     )
     write_records(tmp_path / "q.jsonl", generate("arith", 6, seed=1))

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,9 @@ from spot.records.jsonl import write_records
 from spot.serve.server import completion_response
 from spot.toy import arith
 from spot.toy.tasks import generate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loopback import Loopback  # noqa: E402
 
 
 def run_cli(args: list, capsys) -> tuple[int, str]:
@@ -37,37 +38,6 @@ def run_cli(args: list, capsys) -> tuple[int, str]:
         sys.argv = argv
     captured = capsys.readouterr()
     return code, " ".join((captured.out + captured.err).split())
-
-
-class Loopback:
-    """A real HTTP server on 127.0.0.1 answering chat completions with ``reply(body)``."""
-
-    def __init__(self, reply):
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                answer = reply(body)
-                status, answer = answer if isinstance(answer, tuple) else (200, answer)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _solver(finish: str = "stop", suffix: str = ""):
