@@ -115,59 +115,138 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
             continue
         moved = (pair_table(str(run / "final"), pairs) - ref).mean(0)  # nats per pair
         m = last_metrics(run)
+        late = late_means(run, ("delta", "tether/chosen", "tether/rejected", "rewards/chosen",
+                                "rewards/rejected"))  # fmt: skip  (one call, its key list)
         runs.append({
             "name": run.name, "objective": settings["objective"], "lr": settings["lr"],
             "seed": settings["seed"], "optimizer": settings.get("optimizer", "adamw"),
-            "data": Path(settings["data"]).name,
+            "data": Path(settings["data"]).name, "settings": defining(settings),
+            "eval_dir": str(root / "eval" / run.name), "base_dir": str(root / "eval" / "base"),
             **{f"d_{k}": got[k][0] - base[k][0] for k in got},
             **{f"se_{k}": got[k][1] for k in got},
             "dlogp_chosen": moved[0].item(), "dlogp_rejected": moved[1].item(),
             "dlogp_rejected_shared": moved[2].item(), "dlogp_rejected_own": moved[3].item(),
             "dlogp_rejected_prefix": moved[4].item(),
             "dist_rel": m.get("dist/rel"), "prior_worst_token": m.get("prior/worst_token"),
-            "prior_logp": m.get("prior/logp"), "delta": m.get("delta"),
-            "tether_chosen": m.get("tether/chosen"), "tether_rejected": m.get("tether/rejected"),
-            "steps": m.get("step"),
-        })  # fmt: skip
+            "prior_logp": m.get("prior/logp"), "delta": late.get("delta"),
+            "tether_chosen": late.get("tether/chosen"),
+            "tether_rejected": late.get("tether/rejected"),
+            "reward_chosen": late.get("rewards/chosen"),
+            "reward_rejected": late.get("rewards/rejected"), "steps": m.get("step"),
+        })  # fmt: skip  (one record, read as a table of its fields)
     return runs
 
 
-def table(runs: list[dict]) -> str:
-    groups = defaultdict(list)
+IGNORED = {"seed", "out", "data", "resume", "ref_cache", "report_to", "eval_every",
+           "save_every", "keep_checkpoints", "threads"}  # fmt: skip  (a set of names)
+"""Settings that do not define a method: a group is every run equal in all the others."""
+
+
+def defining(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in IGNORED}
+
+
+def late_means(run: Path, keys: tuple[str, ...], last: int = 50) -> dict:
+    """Mean of each training metric over the last ``last`` steps that log it."""
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    out = {}
+    for k in keys:
+        vals = [r[k] for r in rows if isinstance(r.get(k), int | float)][-last:]
+        if vals:
+            out[k] = statistics.fmean(vals)
+    return out
+
+
+def groups_of(runs: list[dict]) -> dict[tuple, list[dict]]:
+    """Runs equal in every defining setting (and data), seeds together."""
+    out = defaultdict(list)
     for r in runs:
-        groups[(r["objective"], r["data"], r["optimizer"], r["lr"])].append(r)
-    keys = ("d_arith", "d_prior", "d_ood", "dlogp_chosen", "dlogp_rejected",
-            "dlogp_rejected_shared", "dlogp_rejected_own", "dlogp_rejected_prefix",
-            "dist_rel")  # fmt: skip
-    head = ("| objective | data | opt | lr | seeds | Δ in-domain | Δ prior | Δ OOD "
-            "| Δlog π(y+) | Δlog π(y-) | shared | own | prefix | dist/rel |")  # fmt: skip
-    lines = [head, "|" + "---|" * 14]
-    for (obj, data, opt, lr), rows in sorted(groups.items(), key=lambda kv: (kv[0][:3], kv[0][3])):
-        cells = []
+        out[(r["data"], json.dumps(r["settings"], sort_keys=True))].append(r)
+    return out
+
+
+def varying(runs: list[dict]) -> list[str]:
+    """Settings that differ between runs (the columns that tell groups apart), beyond the
+    objective and lr, which have their own columns."""
+    keys = set().union(*(r["settings"] for r in runs))
+    return sorted(
+        k for k in keys - {"objective", "lr"}
+        if len({json.dumps(r["settings"].get(k)) for r in runs}) > 1
+    )  # fmt: skip  (one generator)
+
+
+def paired_over_seeds(rows: list[dict], suite: str) -> dict | None:
+    """The seeds' per-item mean against the base on the same items (spot.eval.paired)."""
+    from spot.eval import paired
+
+    base = paired.item_scores(Path(rows[0]["base_dir"]) / suite / "samples.jsonl")
+    seeds: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        for item, got in paired.item_scores(Path(r["eval_dir"]) / suite / "samples.jsonl").items():
+            seeds[item] += got
+    result = paired.compare(base, dict(seeds))
+    return None if result is None else vars(result)
+
+
+def table(runs: list[dict]) -> str:
+    other = varying(runs)
+    keys = ("d_ood", "prior_worst_token", "tether_chosen", "delta", "dlogp_chosen",
+            "dlogp_rejected", "dlogp_rejected_prefix", "dist_rel")  # fmt: skip
+    head = ("| objective | data | lr | " + "".join(f"{k} | " for k in other) +
+            "seeds | Δ in-domain [95% CI] | Δ prior [95% CI] | Δ OOD | worst-token prior "
+            "| tether+ | δ | Δlog π(y+) | Δlog π(y-) | prefix | dist/rel |")  # fmt: skip
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for (data, _), rows in sorted(groups_of(runs).items(), key=lambda kv: _order(kv[1][0])):
+        first = rows[0]
+        cells = [first["objective"], data, f"{first['lr']:g}"]
+        cells += [str(first["settings"].get(k, "")) for k in other] + [str(len(rows))]
+        for suite, key in (("toy-arith", "d_arith"), ("toy-prior", "d_prior")):
+            cells.append(_interval([r[key] for r in rows], paired_over_seeds(rows, suite)))
         for k in keys:
-            mean, spread = mean_sd([r[k] for r in rows if r[k] is not None])
-            if k.startswith("d_"):  # accuracy points
-                cells.append(f"{100 * mean:+.1f} ± {100 * spread:.1f}")
-            else:
-                digits = 3 if k == "dist_rel" else 2
-                cells.append(f"{mean:+.{digits}f} ± {spread:.{digits}f}")
-        row = f"| {obj} | {data} | {opt} | {lr:g} | {len(rows)} | "
-        lines.append(row + " | ".join(cells) + " |")
+            vals = [r[k] for r in rows if r.get(k) is not None]
+            cells.append(_fmt(k, vals))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _order(r: dict) -> tuple:
+    return (r["objective"], r["data"], json.dumps(r["settings"], sort_keys=True), r["lr"])
+
+
+def _interval(vals: list[float], p: dict | None) -> str:
+    mean, spread = mean_sd(vals)
+    if p is None:
+        return f"{100 * mean:+.1f} ± {100 * spread:.1f}"
+    return (f"{100 * mean:+.1f} [{100 * p['low']:+.1f}, {100 * p['high']:+.1f}]"
+            f" sd {100 * spread:.1f}")  # fmt: skip
+
+
+def _fmt(key: str, vals: list[float]) -> str:
+    if not vals:
+        return ""
+    mean, spread = mean_sd(vals)
+    if key.startswith("d_"):  # accuracy points
+        return f"{100 * mean:+.1f} ± {100 * spread:.1f}"
+    digits = 3 if key == "dist_rel" else 2
+    return f"{mean:+.{digits}f} ± {spread:.{digits}f}"
+
+
 def frontier(runs: list[dict]) -> str:
-    """Per method: the rate of largest mean in-domain gain, and the largest gain that keeps the
-    prior within 2 points (claim 1's frontier), with the seed spread where there are seeds."""
+    """Per method (every defining setting but lr): the rate of largest mean in-domain gain,
+    and the largest gain that keeps the prior within 2 points (claim 1's frontier)."""
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        groups[(r["objective"], r["data"], r["optimizer"])][r["lr"]].append(r)
+        method = {k: v for k, v in r["settings"].items() if k != "lr"}
+        groups[(r["data"], json.dumps(method, sort_keys=True))][r["lr"]].append(r)
+    other = varying(runs)
     lines = [
-        "| objective | data | opt | best lr | seeds | Δ in-domain | Δ prior "
-        "| best lr with Δ prior ≥ -2 | Δ in-domain | Δ prior |",
-        "|" + "---|" * 10,
-    ]
-    for key, by_lr in sorted(groups.items()):
+        "| objective | data | " + "".join(f"{k} | " for k in other) +
+        "best lr | seeds | Δ in-domain | Δ prior | best lr with Δ prior ≥ -2 | Δ in-domain "
+        "| Δ prior |",
+    ]  # fmt: skip
+    lines.append("|" + "---|" * (lines[0].count("|") - 1))
+    for (data, method), by_lr in sorted(groups.items()):
+        settings = json.loads(method)
         stats = {
             lr: {k: mean_sd([r[k] for r in rows]) for k in ("d_arith", "d_prior")}
             for lr, rows in by_lr.items()
@@ -175,14 +254,15 @@ def frontier(runs: list[dict]) -> str:
         best = max(stats, key=lambda lr: stats[lr]["d_arith"][0])
         safe = [lr for lr in stats if stats[lr]["d_prior"][0] >= -0.02]
         kept = max(safe, key=lambda lr: stats[lr]["d_arith"][0]) if safe else None
-        cells = [f"{best:g}", str(len(by_lr[best])), _pts(stats[best]["d_arith"]),
-                 _pts(stats[best]["d_prior"])]  # fmt: skip
+        cells = [settings["objective"], data, *(str(settings.get(k, "")) for k in other)]
+        cells += [f"{best:g}", str(len(by_lr[best])), _pts(stats[best]["d_arith"]),
+                  _pts(stats[best]["d_prior"])]  # fmt: skip
         cells += (
             [f"{kept:g}", _pts(stats[kept]["d_arith"]), _pts(stats[kept]["d_prior"])]
             if kept is not None
             else ["none", "", ""]
         )
-        lines.append(f"| {' | '.join(key)} | " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

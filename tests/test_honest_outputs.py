@@ -214,9 +214,7 @@ def test_eval_and_compare_count_cut_off_answers(tmp_path, capsys):
         ),
     ],
 )
-def test_eval_refuses_data_and_k_for_suites_it_does_not_evaluate(
-    tmp_path, capsys, flags, message
-):
+def test_eval_refuses_data_and_k_for_suites_it_does_not_evaluate(tmp_path, capsys, flags, message):
     write_records(tmp_path / "q.jsonl", generate("arith", 2, 0))
     flags = [str(tmp_path / "q.jsonl") if f == "Q" else f.replace("=Q", f"={tmp_path / 'q.jsonl'}")
              for f in flags]  # fmt: skip

@@ -190,3 +190,41 @@ def test_an_answer_without_steps_is_written_out_in_its_own_phrasing():
     assert oracle.surgical(prompt, unfinished) == arith.solve(
         arith.parse("(3 + 4) * 5 - 2"), arith.Style(default=1)
     )
+
+
+def test_oracle_voice_rewrites_only_the_lines_it_changes():
+    rng = random.Random(3)
+    ratios = {0.0: [], 0.5: [], 1.0: []}
+    for _ in range(300):
+        e, k, bad = _slip(rng)
+        prompt = arith.prompt_for(e)
+        fixed = oracle.surgical(prompt, bad)
+        for voice in ratios:
+            voiced = oracle.in_voice(prompt, bad, fixed, voice)
+            assert voiced == oracle.in_voice(prompt, bad, fixed, voice)  # seeded by the pair
+            assert voiced.split("\n")[:k] == bad.split("\n")[:k]  # kept lines stay verbatim
+            assert verify(voiced, str(arith.evaluate(e))).correct
+            ratios[voice].append(change_ratio(bad, voiced))
+        assert oracle.in_voice(prompt, bad, fixed, 0.0) == fixed
+        every, kept = oracle.in_voice(prompt, bad, fixed, 1.0, "novel").split("\n"), bad.split("\n")
+        changed = [x for i, x in enumerate(every) if i >= len(kept) or x != kept[i]]
+        assert changed and every[k] in changed  # the slipped line at least
+        for line in changed:  # no policy phrasing left in what the oracle touched
+            assert arith.parse_line(line) is None and arith.parse_final(line) is None
+    mean = {v: sum(r) / len(r) for v, r in ratios.items()}
+    assert mean[0.0] < mean[0.5] < mean[1.0]  # the knob moves the edits away from the policy
+    assert set(oracle.VOICES) == {"world", "mixed", "novel"}
+
+
+def test_voice_is_refused_where_there_is_none():
+    import pytest
+
+    from spot.checks import OptionError
+    from spot.rectify.config import RectifyConfig
+
+    errors = __file__  # any existing file: the check reads the options first
+    with pytest.raises(OptionError, match="--voice: only the rule oracle"):
+        RectifyConfig(errors=errors, oracle="rule", style="direct", voice=0.5).check()
+    with pytest.raises(OptionError, match=r"--voice: must lie in \[0, 1\]"):
+        RectifyConfig(errors=errors, oracle="rule", voice=1.5).check()
+    RectifyConfig(errors=errors, oracle="rule", voice=0.5).check()

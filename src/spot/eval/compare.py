@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from spot.eval import paired
 from spot.eval.config import CompareConfig
 from spot.eval.report import pct
 from spot.eval.suites import PAPER_ORDER, TOY_ORDER
@@ -52,11 +53,23 @@ def compare(cfg: CompareConfig, console: Console | None = None) -> dict:
     table = build_table(runs, names, base_index)
     if table["columns"] == ["overall avg"]:
         raise ValueError("no suite in common: " + _suites_of(runs, names))
+    table["paired"] = paired_with_base(table, [Path(r) for r in cfg_runs], base_index)
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "comparison.json").write_text(json.dumps(table, indent=2) + "\n")
     (cfg.out / "comparison.md").write_text(markdown(table))
     print_table(console or Console(), table)
     return table
+
+
+def paired_with_base(table: dict, dirs: list[Path], base_index: int) -> dict[str, dict]:
+    """Row name -> suite -> :class:`spot.eval.paired.Paired` against the base, on the items
+    both scored (from each directory's ``SUITE/samples.jsonl``)."""
+    suites = [c for c in table["columns"] if not c.endswith(" avg")]
+    return {
+        row["name"]: paired.compare_runs(dirs[base_index], folder, suites)
+        for i, (row, folder) in enumerate(zip(table["rows"], dirs, strict=True))
+        if i != base_index
+    }
 
 
 def _suites_of(runs: list[dict], names: list[str]) -> str:
@@ -137,7 +150,37 @@ def markdown(table: dict) -> str:
         cells = [_cell(row, c, row["name"] == table["base"]) for c in table["columns"]]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     note = "Scores in percent; arrows give the difference from " + table["base"] + "."
-    return "\n".join([*lines, "", note, *notes(table)]) + "\n"
+    return "\n".join([*lines, "", note, *notes(table), *paired_markdown(table)]) + "\n"
+
+
+PAIRED_NOTE = (
+    "Paired with {base} on the same items: difference in points, its 95% interval (paired "
+    "bootstrap over items), the p-value (exact McNemar for one right-or-wrong sample per item, "
+    "else a sign-flip permutation test) and the items compared."
+)
+
+
+def paired_rows(table: dict) -> list[tuple[str, str, dict]]:
+    """(model, suite, paired result) for every non-base row and suite, in table order."""
+    return [
+        (name, suite, result)
+        for name, suites in table.get("paired", {}).items()
+        for suite, result in suites.items()
+    ]
+
+
+def paired_markdown(table: dict) -> list[str]:
+    rows = paired_rows(table)
+    if not rows:
+        return []
+    lines = ["", "| model | suite | Δ [95% CI] p | items |", "|---|---|---|---|"]
+    for name, suite, p in rows:
+        lines.append(f"| {name} | {suite} | {paired.cell(p)} | {_items(p)} |")
+    return [*lines, "", PAIRED_NOTE.format(base=table["base"])]
+
+
+def _items(p: dict) -> str:
+    return f"{p['items']}" + (f" ({p['unpaired']} unpaired left out)" if p["unpaired"] else "")
 
 
 def notes(table: dict) -> list[str]:
@@ -173,3 +216,11 @@ def print_table(console: Console, table: dict) -> None:
     console.print(out)
     for line in notes(table):
         console.print(line, soft_wrap=True, highlight=False)
+    rows = paired_rows(table)
+    if rows:
+        sig = Table(title=f"paired with {table['base']} on the same items")
+        for column in ("model", "suite", "Δ [95% CI] p", "items"):
+            sig.add_column(column, justify="left" if column in ("model", "suite") else "right")
+        for name, suite, p in rows:
+            sig.add_row(name, suite, paired.cell(p), _items(p))
+        console.print(sig)

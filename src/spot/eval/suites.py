@@ -167,7 +167,7 @@ def build(name: str, cfg) -> Suite:
 
 def _toy(name: str, cfg) -> Suite:
     """Greedy accuracy on held-out toy questions (seed 9999: never trained on)."""
-    from spot.toy import tasks
+    from spot.toy import heldout
 
     family = name.removeprefix("toy-")
     groups: dict[str, Group] = {"arith": "in-domain", "ood": "ood", "prior": "general"}
@@ -175,7 +175,7 @@ def _toy(name: str, cfg) -> Suite:
     return VerifiedSuite(
         name,
         groups[family],
-        lambda: tasks.generate(family, n, cfg.toy_seed),
+        lambda: heldout.questions(family, n, cfg.toy_seed),
         default_k=1,
         temperature=0.0,
         max_new_tokens=256,

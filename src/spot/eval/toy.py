@@ -6,8 +6,7 @@ A shorthand over the toy suites of ``spot eval`` (``toy-arith``, ``toy-prior``,
 
 from __future__ import annotations
 
-EVAL_SEED = 9999
-"""Held-out seed of the fixed evaluation sets (never drawn for pretraining)."""
+from spot.toy.heldout import EVAL_SEED
 
 
 def accuracy(model, tokenizer, n: int = 200, seed: int = EVAL_SEED) -> dict[str, float]:

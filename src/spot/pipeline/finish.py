@@ -37,13 +37,14 @@ def compare_step(pipe: Pipeline) -> Step:
         return {name: file_digest(path) for name, path in _scored(pipe)}
 
     def run(console: Console) -> None:
-        from spot.eval.compare import build_table, markdown, print_table
+        from spot.eval.compare import build_table, markdown, paired_with_base, print_table
 
         rows = _scored(pipe)
         if not rows or rows[0][0] != "base":
             console.print("compare: the base model has no finished evaluation; nothing to compare")
             return
         table = build_table([json.loads(p.read_text()) for _, p in rows], [n for n, _ in rows])
+        table["paired"] = paired_with_base(table, [p.parent for _, p in rows], 0)
         js.write_text(json.dumps(table, indent=2) + "\n")
         title = f"# {pipe.model}: base and trained models ({pipe.path.name})\n\n"
         md.write_text(title + markdown(table))

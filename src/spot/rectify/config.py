@@ -28,6 +28,16 @@ class RectifyConfig:
     """What the oracle writes: a minimal edit of the wrong answer (surgical, Appendix F), or a
     solution of its own from the question alone (direct: the data of the paper's SFT baseline;
     answers that do not verify are rejected, so they are rejection-sampled)."""
+    voice: float = 0.0
+    """Rule oracle, surgical style: the share of the lines it changes that it writes in its
+    own phrasing, which the toy model never saw (0: each changed line keeps the response's
+    phrasing; 1: every changed line in the oracle's words), as an LLM oracle rewrites what it
+    touches in its own voice. Seeded by the pair: a rerun writes the same text."""
+    voice_register: Literal["world", "mixed", "novel"] = "mixed"
+    """How far the oracle's phrasing is from the policy's (:data:`spot.toy.oracle.VOICES`):
+    ``world`` (the world's phrasings, its favourite ones), ``mixed`` (the world's words in
+    combinations of its own: about 0.5 nats a token from the shipped model, as far as a real
+    oracle's text is from its student's) or ``novel`` (phrasings the model never saw)."""
     with_ground_truth: bool = True
     """Use the Appendix F prompt that shows the ground truth (else the one without; the direct
     prompt never shows it)."""
@@ -66,6 +76,9 @@ class RectifyConfig:
         checks.at_least("stop_after", self.stop_after, 0)
         if self.template is not None:
             checks.input_file("template", self.template)
+        checks.within("voice", self.voice, 0, 1)
+        if self.voice and (self.oracle != "rule" or self.style != "surgical"):
+            raise checks.OptionError("--voice: only the rule oracle's surgical edits have one")
         if self.oracle == "human" and self.style == "direct":
             raise checks.OptionError("--style direct: the human oracle edits answers (surgical)")
         if self.oracle == "openai" and not self.model:

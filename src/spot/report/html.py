@@ -12,6 +12,8 @@ import html
 import json
 import math
 
+from spot.eval.compare import PAIRED_NOTE, paired_rows
+from spot.eval.paired import format_p
 from spot.report.results import Point
 
 CSS = """
@@ -109,7 +111,23 @@ def results_table(table: dict) -> str:
         f'<p class="note">Scores in percent; arrows: the difference from '
         f"{esc(table.get('base'))} in points. Hover a cell for its standard error.</p>"
     )
-    return f"<table>{head}{''.join(rows)}</table>{note}"
+    return f"<table>{head}{''.join(rows)}</table>{note}{paired_table(table)}"
+
+
+def paired_table(table: dict) -> str:
+    """Each model against the base on the same items: difference, 95% interval, p-value."""
+    rows = paired_rows(table)
+    if not rows:
+        return ""
+    head = "<tr><th>model</th><th>suite</th><th>Δ</th><th>95% CI</th><th>p</th><th>items</th></tr>"
+    body = "".join(
+        f"<tr><td>{esc(name)}</td><td>{esc(suite)}</td>{change_cell(p['delta'])}"
+        f"<td>[{100 * p['low']:+.1f}, {100 * p['high']:+.1f}]</td>"
+        f"<td>{esc(format_p(p['p']))}</td><td>{p['items']}</td></tr>"
+        for name, suite, p in rows
+    )
+    note = PAIRED_NOTE.format(base=esc(table.get("base")))
+    return f'<table>{head}{body}</table><p class="note">{note}</p>'
 
 
 def points_table(points: list[Point]) -> str:

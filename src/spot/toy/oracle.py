@@ -12,8 +12,12 @@ still exists. The result is the nearest valid neighbour of the wrong answer.
 
 from __future__ import annotations
 
+import hashlib
+import random
+
 from spot.toy import arith
 from spot.toy.arith import Expr, Num, Op
+from spot.verify.extract import extract_boxed
 
 
 def surgical(prompt: str, response: str) -> str:
@@ -43,6 +47,70 @@ def surgical(prompt: str, response: str) -> str:
         out.append(line if line == fixed else fixed)
         claimed = _claimed_after(parsed, truth)
     return "\n".join(out + arith.canonical_lines(truth, style, first=len(out)))
+
+
+VOICES = {
+    "world": (
+        (arith.STEP_FORMS[2],),
+        (arith.LAST_FORMS[1],),
+        (arith.FINAL_FORMS[2],),
+    ),
+    "mixed": (
+        (
+            "Next, {a} {op} {b} = {c}, giving {rest}.",
+            "We get {a} {op} {b} = {c}, so we have {rest}.",
+        ),
+        ("Next, {a} {op} {b} = {c}.", "We get {a} {op} {b} = {c}."),
+        ("So the final answer is \\boxed{{{n}}}.", "Therefore, the answer is \\boxed{{{n}}}."),
+    ),
+    "novel": (
+        (
+            "Evaluating {a} {op} {b} yields {c}, and the expression becomes {rest}.",
+            "Since {a} {op} {b} is {c}, we are left with {rest}.",
+        ),
+        ("This leaves {a} {op} {b}, which is {c}.", "Lastly, {a} {op} {b} comes to {c}."),
+        ("Thus the answer is \\boxed{{{n}}}.", "Hence we obtain \\boxed{{{n}}}."),
+    ),
+}
+"""The oracle's phrasings of a step, a last step and a final line, by how far they are from
+the policy's. ``world``: its favourite among the world's own (``Next, ..., which leaves``;
+``Finally, ...``; ``The final result is``), whatever the response used; ``mixed``: the world's
+fragments joined as its text never joins them (``Next, ..., giving``; ``So the final answer
+is``), as an LLM oracle writes the policy's words in combinations of its own; ``novel``:
+phrasings the toy model never saw. Under the shipped model the lines so written cost 0.02,
+0.49 and 6.7 nats per token more than the same lines in the response's phrasing
+(RESULTS.md, "An oracle with its own voice")."""
+
+
+def in_voice(prompt: str, response: str, fixed: str, voice: float, register: str = "mixed") -> str:
+    """``fixed`` (a surgical fix of ``response``) with each line the oracle changed or wrote
+    rephrased, with probability ``voice``, in the oracle's own phrasing, as an LLM oracle
+    writes the lines it touches in its own words (:data:`VOICES` ``register``); the lines it
+    kept stay verbatim. Seeded by the pair, so a rerun writes the same text."""
+    if voice <= 0:
+        return fixed
+    digest = hashlib.sha256(f"{voice}\0{register}\0{prompt}\0{response}".encode()).digest()
+    rng = random.Random(digest)
+    kept = response.split("\n")
+    lines = fixed.split("\n")
+    for i, line in enumerate(lines):
+        if i < len(kept) and kept[i] == line:
+            continue
+        if rng.random() < voice:
+            lines[i] = _rephrased(line, rng, VOICES[register])
+    return "\n".join(lines)
+
+
+def _rephrased(line: str, rng: random.Random, forms: tuple) -> str:
+    """A step or final line in the oracle's phrasing (other lines as they are)."""
+    steps, lasts, finals = forms
+    step = arith.parse_line(line)
+    if step is not None:
+        form = rng.choice(lasts if step.rest is None else steps)
+        return form.format(a=step.a, op=step.op, b=step.b, c=step.c, rest=step.rest)
+    if arith.parse_final(line) is None:
+        return line
+    return rng.choice(finals).format(n=extract_boxed(line))
 
 
 def _style_of(lines: list[str]) -> arith.Style:

@@ -18,17 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from spot import checks
-from spot.toy import tasks
+from spot.toy import heldout
 from spot.train.schedule import lr_factor
-
-HELD_OUT = {"arith": 500, "ood": 500, "prior": 300}
-"""Evaluation questions (seed 9999) never drawn for pretraining: the scores measure skills,
-not recall. Prior tasks have small prompt spaces, so fewer are held out: evaluating the
-prior family on more than 300 questions includes prompts the base model was trained on."""
-KNOWLEDGE = ("words",)
-"""Prior tasks that are knowledge rather than skill (the English names of 0-99: a tiny model
-cannot infer ``seventy-three`` from the others), so their evaluation prompts are trained on,
-as a real model has read its number words; evaluation measures whether it keeps them."""
 
 
 @dataclass
@@ -71,7 +62,7 @@ class PretrainConfig:
 def pretrain(cfg: PretrainConfig) -> dict:
     import torch  # heavy imports live in the functions: the CLI imports this module for --help
 
-    from spot.eval.toy import EVAL_SEED, accuracy
+    from spot.eval.toy import accuracy
     from spot.toy.model import ToySize, build_model, build_tokenizer
     from spot.train import head
     from spot.train.forward import completion_logps
@@ -89,12 +80,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total=cfg.steps, warmup=cfg.warmup, floor=0.1)
     )
-    held_out = {
-        q.prompt
-        for fam, n in HELD_OUT.items()
-        for q in tasks.generate(fam, n, EVAL_SEED)
-        if q.metadata.get("task") not in KNOWLEDGE
-    }
+    held_out = heldout.held_out_prompts()
     rng = random.Random(f"pretrain:{cfg.seed}")
     cfg.out.mkdir(parents=True, exist_ok=True)
     log = open(cfg.out / "pretrain_log.jsonl", "w")
@@ -135,12 +121,8 @@ def _batch(tokenizer, rng: random.Random, cfg: PretrainConfig, held_out: set[str
     from spot.models.chat import ChatOptions
     from spot.train.encode import encode
 
-    rows = []
-    while len(rows) < cfg.batch_size:
-        family = "pretrain-arith" if rng.random() < cfg.arith_fraction else "prior"
-        prompt, response, _, _ = tasks.example(family, rng)
-        if prompt in held_out:
-            continue
-        encoded = encode(tokenizer, prompt, response, chat=ChatOptions(), max_length=1024)
-        rows.append(encoded)
-    return rows
+    draws = heldout.examples(rng, cfg.arith_fraction, held_out)
+    return [
+        encode(tokenizer, prompt, response, chat=ChatOptions(), max_length=1024)
+        for prompt, response in (next(draws) for _ in range(cfg.batch_size))
+    ]

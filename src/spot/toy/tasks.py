@@ -12,8 +12,9 @@ Arithmetic responses end with a ``\\boxed{...}`` integer; prior replies are judg
 
 from __future__ import annotations
 
+import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from spot.records.schema import Question
 from spot.toy import arith
@@ -144,22 +145,23 @@ def prior_question(rng: random.Random) -> tuple[str, str, str, dict]:
 
 def generate(family: str, n: int, seed: int) -> list[Question]:
     """``n`` questions of one family; the same (family, seed) always gives the same list."""
+    return list(itertools.islice(stream(family, seed), n))
+
+
+def stream(family: str, seed: int) -> Iterator[Question]:
+    """The endless seeded stream whose first ``n`` items :func:`generate` returns."""
     if family not in FAMILIES:
         raise ValueError(f"unknown toy family {family!r}; choose from {', '.join(FAMILIES)}")
     rng = random.Random(f"{family}:{seed}")
-    out = []
-    for i in range(n):
+    for i in itertools.count():
         prompt, _, answer, meta = example(family, rng)
-        out.append(
-            Question(
-                id=f"toy-{family}-s{seed}-{i:05d}",
-                prompt=prompt,
-                answer=answer,
-                source=f"toy/{family}",
-                metadata=meta,
-            )
+        yield Question(
+            id=f"toy-{family}-s{seed}-{i:05d}",
+            prompt=prompt,
+            answer=answer,
+            source=f"toy/{family}",
+            metadata=meta,
         )
-    return out
 
 
 def example(family: str, rng: random.Random) -> tuple[str, str, str, dict]:

@@ -16,12 +16,14 @@ from spot.rectify.oracle import Answer, Failed, Outcome, Reason
 
 
 def build(cfg: RectifyConfig, todo: list[Sample]) -> RuleOracle:
-    return RuleOracle(cfg.style)
+    return RuleOracle(cfg.style, cfg.voice, cfg.voice_register)
 
 
 class RuleOracle:
-    def __init__(self, style: str = "surgical"):
+    def __init__(self, style: str = "surgical", voice: float = 0.0, register: str = "mixed"):
         self.style = style
+        self.voice = voice
+        self.register = register
 
     async def __call__(self, sample: Sample, prompt: str) -> Outcome:
         from spot.toy import oracle
@@ -39,6 +41,9 @@ class RuleOracle:
             fixed = oracle.direct(sample.prompt)
         else:
             fixed = oracle.surgical(sample.prompt, sample.response)
+            fixed = oracle.in_voice(
+                sample.prompt, sample.response, fixed, self.voice, self.register
+            )
         return Answer(f"{prompts.START}\n{fixed}\n{prompts.END}")
 
     def reopened(self, rejected: list[dict]) -> set[str]:
