@@ -107,3 +107,15 @@ def test_compare_writes_the_paired_section_for_every_non_base_run(tmp_path):
     md = (tmp_path / "cmp" / "comparison.md").read_text()
     assert "| trained | toy-prior | -4.0 [" in md and "p=<0.001 | 1000 |" in md
     assert "base" not in table["paired"]
+
+
+def test_the_report_shows_the_paired_section_of_a_comparison(tmp_path):
+    from spot.report import html
+
+    base = eval_dir(tmp_path / "base", "toy-arith", [True] * 80 + [False] * 20)
+    trained = eval_dir(tmp_path / "trained", "toy-arith", [True] * 90 + [False] * 10)
+    table = compare(CompareConfig(runs=[base, trained], out=tmp_path / "cmp"))
+    page = html.results_table(table)
+    assert "<td>trained</td><td>toy-arith</td>" in page
+    assert "+10.0" in page and "0.002" in page  # McNemar: 2 / 2**10 = 0.00195
+    assert "paired bootstrap" in page

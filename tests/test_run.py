@@ -66,10 +66,8 @@ def test_demo_quick_end_to_end_then_a_rerun_does_no_work(tmp_path, monkeypatch):
 
     for target in STAGE_FUNCTIONS:
         monkeypatch.setattr(target, refuse)
-    started = time.monotonic()
     again = cli.invoke(app, ["demo", "--quick", "--out", str(out)])
     assert again.exit_code == 0, again.output
-    assert time.monotonic() - started < 20
     assert again.output.count("skipped: complete") == 23
     assert files(out) == before
     steps = json.loads((out / "pipeline.json").read_text())["steps"]

@@ -356,9 +356,12 @@ def test_clients_that_leave_free_the_worker_and_a_full_queue_is_429(servers):
     _until(base, running=1)
     streamed.close()
     _until(base, running=0, waiting=0)
-    start = time.monotonic()
-    assert busy.completions.create(model="toy", prompt=LONG, max_tokens=4).choices
-    assert time.monotonic() - start < 3  # the huge jobs would have taken minutes
+    # the huge jobs are gone (above), so this is served at once; had they stayed, it would
+    # wait minutes behind them, and the client gives up (a hang guard, not a speed target)
+    answer = busy.with_options(timeout=60).completions.create(
+        model="toy", prompt=LONG, max_tokens=4
+    )
+    assert answer.choices
 
 
 def test_slow_senders_cannot_pile_up_bodies(servers):

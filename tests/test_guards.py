@@ -1,7 +1,8 @@
-"""Issue 9: every defect a hostile newcomer found, one test each (numbered as in the issue).
+"""The stages' guards against misuse: locks, refused reruns with other settings, pending and
+skipped items counted, one-line errors for bad options and files, provenance that travels.
 
-Item 7 (answers with units) is tests/test_verify_endings.py; item 13 (spot serve) is
-tests/test_serve.py; item 6's echoed key is in tests/test_rectify.py::test_api_key_never_leaks.
+Answers with units are tests/test_verify_endings.py; spot serve is tests/test_serve.py; an
+echoed API key is tests/test_rectify.py::test_api_key_never_leaks.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def write_errors(path: Path, n: int = 6, seed: int = 0) -> list[Sample]:
 # 1. Two runs into one output directory -------------------------------------------------------
 
 
-def test_1_a_second_process_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_path, capsys):
+def test_a_second_process_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_path, capsys):
     write_errors(tmp_path / "errors.jsonl")
     holder = subprocess.Popen(
         [
@@ -88,7 +89,7 @@ def test_1_a_second_process_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp
     assert len((tmp_path / "out" / "corrected.jsonl").read_text().splitlines()) == 6
 
 
-def test_1_filter_output_is_locked_too(tmp_path):
+def test_filter_output_is_locked_too(tmp_path):
     write_records(tmp_path / "pairs_in.jsonl", pairs(4))
     cfg = FilterConfig(pairs=tmp_path / "pairs_in.jsonl", out=tmp_path / "kept.jsonl", unit="chars")
     from spot.records.rundir import FileLock
@@ -100,7 +101,7 @@ def test_1_filter_output_is_locked_too(tmp_path):
 # 2. Resuming with changed settings ----------------------------------------------------------
 
 
-def test_2_rectify_refuses_another_oracle_in_the_same_directory(tmp_path):
+def test_rectify_refuses_another_oracle_in_the_same_directory(tmp_path):
     write_errors(tmp_path / "errors.jsonl")
     base = dict(errors=tmp_path / "errors.jsonl", out=tmp_path / "out")
     rectify(RectifyConfig(**base, oracle="rule"))
@@ -110,7 +111,7 @@ def test_2_rectify_refuses_another_oracle_in_the_same_directory(tmp_path):
     assert rectify(RectifyConfig(**base, oracle="rule", concurrency=3))["accepted"] == 6
 
 
-def test_2_elicit_refuses_other_data_and_sampling(tmp_path):
+def test_elicit_refuses_other_data_and_sampling(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     write_records(a, generate("arith", 4, seed=1))
     write_records(b, generate("arith", 4, seed=2))
@@ -124,7 +125,7 @@ def test_2_elicit_refuses_other_data_and_sampling(tmp_path):
     assert again["samples"] == 4 and again["this_run"]["samples"] == 0
 
 
-def test_2_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
+def test_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
@@ -181,7 +182,7 @@ def test_a_resumed_training_refuses_a_changed_max_steps(tmp_path, max_steps):
 # 3. A dead server or a bad key is not success ----------------------------------------------
 
 
-def test_3_unreachable_oracle_leaves_items_pending_and_exits_nonzero(tmp_path, capsys):
+def test_unreachable_oracle_leaves_items_pending_and_exits_nonzero(tmp_path, capsys):
     write_errors(tmp_path / "errors.jsonl", n=4)
     args = ["rectify", "--errors", tmp_path / "errors.jsonl", "--out", tmp_path / "out"]
     args += ["--oracle", "openai", "--model", "m", "--max-retries", "0"]
@@ -213,7 +214,7 @@ def _fixed_reply(body: dict) -> dict:
 # 4. The human oracle loses no edits ----------------------------------------------------------
 
 
-def test_4_human_oracle_bom_reedits_and_delimiter_lines(tmp_path):
+def test_human_oracle_bom_reedits_and_delimiter_lines(tmp_path):
     items = write_errors(tmp_path / "errors.jsonl", n=3, seed=4)
     tricky = Sample(
         "tricky", 0, items[0].prompt, items[0].answer, "toy/arith",
@@ -245,7 +246,7 @@ def test_4_human_oracle_bom_reedits_and_delimiter_lines(tmp_path):
 # 5. Drops that only a JSON file mentions ---------------------------------------------------
 
 
-def test_5_bom_and_extra_fields_are_accepted_and_kept(tmp_path, capsys):
+def test_bom_and_extra_fields_are_accepted_and_kept(tmp_path, capsys):
     items = wrong_samples(3)
     rows = [json.dumps({**json.loads(json.dumps(s.__dict__)), "judge_model": "x"}) for s in items]
     (tmp_path / "errors.jsonl").write_text("\ufeff" + "\n".join(rows) + "\n{broken\n")
@@ -258,7 +259,7 @@ def test_5_bom_and_extra_fields_are_accepted_and_kept(tmp_path, capsys):
     assert len(loaded) == 3 and loaded[0].metadata["judge_model"] == "x"
 
 
-def test_5_filter_dedups_ids_and_names_its_outputs(tmp_path):
+def test_filter_dedups_ids_and_names_its_outputs(tmp_path):
     ps = pairs(4)
     ps.append(Pair(ps[0].id, ps[1].prompt, ps[1].chosen, ps[1].rejected))  # a reused id
     write_records(tmp_path / "in.jsonl", ps)
@@ -272,7 +273,7 @@ def test_5_filter_dedups_ids_and_names_its_outputs(tmp_path):
     assert (tmp_path / "a.change_ratio.png").exists() and (tmp_path / "b.change_ratio.png").exists()
 
 
-def test_5_rectify_into_an_elicit_directory_is_refused(tmp_path):
+def test_rectify_into_an_elicit_directory_is_refused(tmp_path):
     write_records(tmp_path / "q.jsonl", generate("arith", 4, seed=1))
     out = tmp_path / "elicit"
     elicit(ElicitConfig(model="toy", data=str(tmp_path / "q.jsonl"), out=out, max_new_tokens=64))
@@ -286,7 +287,7 @@ def test_5_rectify_into_an_elicit_directory_is_refused(tmp_path):
 # 8. The filter counts in the policy's tokens, and says which -------------------------------
 
 
-def test_8_filter_tokenizer_comes_from_provenance_or_is_required(tmp_path):
+def test_filter_tokenizer_comes_from_provenance_or_is_required(tmp_path):
     toy_pairs = pairs(3)
     write_records(tmp_path / "toy.jsonl", [
         Pair(p.id, p.prompt, p.chosen, p.rejected, provenance={"source": "toy/arith"})
@@ -306,7 +307,7 @@ def test_8_filter_tokenizer_comes_from_provenance_or_is_required(tmp_path):
     assert stats["tokenizer"] == "toy"
 
 
-def test_8_the_policy_travels_from_elicit_to_the_pairs(tmp_path):
+def test_the_policy_travels_from_elicit_to_the_pairs(tmp_path):
     write_records(tmp_path / "q.jsonl", generate("arith", 8, seed=3))
     out = tmp_path / "e"
     elicit(ElicitConfig(model="toy", data=str(tmp_path / "q.jsonl"), out=out, max_new_tokens=96))
@@ -319,7 +320,7 @@ def test_8_the_policy_travels_from_elicit_to_the_pairs(tmp_path):
 # 9. One pair cannot abort training ---------------------------------------------------------
 
 
-def test_9_an_answer_that_merges_with_the_prompt_is_kept_and_counted(tmp_path):
+def test_an_answer_that_merges_with_the_prompt_is_kept_and_counted(tmp_path):
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
@@ -349,7 +350,7 @@ def test_9_an_answer_that_merges_with_the_prompt_is_kept_and_counted(tmp_path):
 # 10. Repeated samples are reported --------------------------------------------------------
 
 
-def test_10_identical_samples_are_counted_and_warned_about(tmp_path, capsys):
+def test_identical_samples_are_counted_and_warned_about(tmp_path, capsys):
     server = Loopback(  # like `transformers serve` ignoring the temperature
         lambda body: completion_response(body["model"], "I think \\boxed{7}.")
     )
@@ -370,7 +371,7 @@ def test_10_identical_samples_are_counted_and_warned_about(tmp_path, capsys):
 # 11. The self oracle needs no hub and no 16k-token default --------------------------------
 
 
-def test_11_self_oracle_infers_the_policy_or_says_so(tmp_path, capsys):
+def test_self_oracle_infers_the_policy_or_says_so(tmp_path, capsys):
     items = write_errors(tmp_path / "errors.jsonl", n=2)
     args = ["rectify", "--errors", tmp_path / "errors.jsonl", "--out", tmp_path / "o", "--oracle"]
     code, err = run_cli([*args, "self"], capsys)  # these samples record no policy
@@ -386,7 +387,7 @@ def test_11_self_oracle_infers_the_policy_or_says_so(tmp_path, capsys):
 # 12. Only the sampled logits are materialised ---------------------------------------------
 
 
-def test_12_prefill_keeps_only_the_last_logits():
+def test_prefill_keeps_only_the_last_logits():
     from spot.models.loading import load_model
     from spot.sampling.base import Request, SamplingParams
     from spot.sampling.hf import HFBackend
@@ -403,7 +404,7 @@ def test_12_prefill_keeps_only_the_last_logits():
 # 14. A prompt longer than the context is skipped and counted -------------------------------
 
 
-def test_14_overlong_prompts_are_skipped_not_fatal(tmp_path):
+def test_overlong_prompts_are_skipped_not_fatal(tmp_path):
     qs = generate("arith", 3, seed=2)
     long = qs[0].__class__("long", "Compute: " + "1 + " * 1500 + "1", "1501", "toy/arith")
     write_records(tmp_path / "q.jsonl", [long, *qs])
@@ -444,7 +445,7 @@ BAD_OPTIONS = [
 
 
 @pytest.mark.parametrize(("args", "message"), BAD_OPTIONS)
-def test_15_bad_options_get_one_line(tmp_path, capsys, args, message):
+def test_bad_options_get_one_line(tmp_path, capsys, args, message):
     inputs = {  # valid files, so that the option under test is the one refused
         "elicit": ["--data", _file(tmp_path, "q.jsonl", generate("arith", 1, 0))],
         "rectify": ["--errors", _file(tmp_path, "e.jsonl", wrong_samples(1))],
@@ -462,7 +463,7 @@ def _file(tmp_path: Path, name: str, records) -> Path:
     return tmp_path / name
 
 
-def test_15_paths_and_ports(tmp_path, capsys):
+def test_paths_and_ports(tmp_path, capsys):
     (tmp_path / "a_file").write_text("x")
     q = _file(tmp_path, "q.jsonl", generate("arith", 1, 0))
     cases = [
@@ -481,7 +482,7 @@ def test_15_paths_and_ports(tmp_path, capsys):
         assert code == 2 and "cannot listen on 127.0.0.1" in err
 
 
-def test_15_yaml_values_are_not_coerced_silently(tmp_path, capsys):
+def test_yaml_values_are_not_coerced_silently(tmp_path, capsys):
     q = _file(tmp_path, "q.jsonl", generate("arith", 1, 0))
     for text, message in (
         ("n: 3.7\n", "option 'n': expected an integer, got 3.7"),
@@ -498,7 +499,7 @@ def test_15_yaml_values_are_not_coerced_silently(tmp_path, capsys):
     assert load_yaml(TrainConfig, tmp_path / "c.yaml") == {"lr": 1e-6}
 
 
-def test_15_a_nonexistent_hub_model_is_one_line(tmp_path, capsys):
+def test_a_nonexistent_hub_model_is_one_line(tmp_path, capsys):
     q = _file(tmp_path, "q.jsonl", generate("arith", 1, 0))
     code, err = run_cli(["elicit", "--model", "no-org/no-model", "--data", q, "--out",
                          tmp_path / "o"], capsys)  # fmt: skip
@@ -509,7 +510,7 @@ def test_15_a_nonexistent_hub_model_is_one_line(tmp_path, capsys):
 # 16. Smaller ------------------------------------------------------------------------------
 
 
-def test_16_logged_lr_is_the_steps_own_and_the_tokenizer_is_saved_unchanged(tmp_path):
+def test_logged_lr_is_the_steps_own_and_the_tokenizer_is_saved_unchanged(tmp_path):
     from spot.models.loading import TOY_MODEL
     from spot.train.config import TrainConfig
     from spot.train.loop import train
