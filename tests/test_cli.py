@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from spot.cli import app
 from spot.config import field_docs
-from spot.toy.pretrain import PretrainConfig
+from spot.train.toy_pretrain import PretrainConfig
 
 runner = CliRunner()
 

@@ -96,3 +96,23 @@ def test_modules_and_functions_are_short():
                 if length > MAX_FUNCTION_LINES:
                     long_functions.append(f"{name}.{node.name}: {length} lines")
     assert not long_modules and not long_functions, long_modules + long_functions
+
+
+def _package(module: str) -> str:
+    """``spot.train.loop`` -> ``train``; top-level modules (``spot.cli``) are their own."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_no_import_cycles_between_packages():
+    """The layout shows the pipeline: a package may use those below it, never one that uses it
+    (records and checks at the bottom, one package per stage, the runner and CLI on top)."""
+    graph: dict[str, set[str]] = {}
+    for module, imported in _graph().items():
+        graph.setdefault(_package(module), set())
+        for target in imported:
+            if target != "spot" and _package(target) != _package(module):
+                graph[_package(module)].add(_package(target))
+                graph.setdefault(_package(target), set())
+    cycle = _cycle(graph)
+    assert cycle is None, "packages import each other: " + " -> ".join(cycle)

@@ -3,7 +3,8 @@
 import random
 
 from spot.eval.toy import EVAL_SEED
-from spot.toy import heldout, pretrain, tasks
+from spot.toy import heldout, tasks
+from spot.train import toy_pretrain
 
 
 def test_first_items_are_unchanged_and_the_rest_were_never_drawn():
@@ -52,5 +53,5 @@ def test_stages_come_from_the_log_with_the_recipes_defaults():
 
 
 def test_recipe_defaults_are_those_of_spot_toy_pretrain():
-    cfg = pretrain.PretrainConfig()
+    cfg = toy_pretrain.PretrainConfig()
     assert heldout.RECIPE_DEFAULTS == {"batch_size": cfg.batch_size, "seed": cfg.seed}

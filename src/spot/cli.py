@@ -77,7 +77,7 @@ def toy_generate(cfg: GenerateConfig) -> None:
 
 def toy_pretrain(cfg) -> None:
     """Pretrain the toy base model from scratch (the recipe of the shipped checkpoint)."""
-    from spot.toy.pretrain import pretrain
+    from spot.train.toy_pretrain import pretrain
 
     report = pretrain(cfg)
     console.print(f"saved to {cfg.out}: {report}")
@@ -240,7 +240,7 @@ def _register() -> None:
     from spot.rectify.config import RectifyConfig
     from spot.report.config import ReportConfig
     from spot.serve.config import ServeConfig
-    from spot.toy.pretrain import PretrainConfig
+    from spot.train.toy_pretrain import PretrainConfig
     from spot.train.config import TrainConfig
 
     config.command(toy_app, "generate", GenerateConfig, toy_generate)

@@ -32,7 +32,7 @@ as a real model has read its number words; evaluation measures whether it keeps 
 
 RECIPE_DEFAULTS = {"batch_size": 32, "seed": 0}
 """``spot toy pretrain``'s defaults, for stage lines of the log that omit them (a test keeps
-them equal to :class:`~spot.toy.pretrain.PretrainConfig`'s)."""
+them equal to :class:`~spot.train.toy_pretrain.PretrainConfig`'s)."""
 
 
 def questions(family: str, n: int, seed: int = EVAL_SEED) -> list[Question]:
