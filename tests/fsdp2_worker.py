@@ -48,7 +48,7 @@ def main(pairs: Path, out: Path, steps: int) -> None:
                                                        "held": held}))  # fmt: skip
     rows = [(e.chosen, e.rejected) for e in examples]
     reference = reference_logps(model, rows, tokenizer.pad_token_id, 4, "cpu")  # (n, 2)
-    loss = PairLoss(objectives.PAIR_OBJECTIVES["bce"], examples, reference, beta=0.1,
+    loss = PairLoss(objectives.OBJECTIVES["bce"], examples, reference, beta=0.1,
                     shift=RewardShift("ema", 0.9), pad_id=tokenizer.pad_token_id)  # fmt: skip
     anchor = Anchor(model)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.95), weight_decay=0.01)

@@ -10,10 +10,8 @@ import pytest
 import torch
 
 from spot.train.objectives import (
-    NEEDS_REFERENCE,
+    OBJECTIVES,
     PAIR_METRICS,
-    PAIR_OBJECTIVES,
-    TOKEN_OBJECTIVES,
     bce,
     bco,
     dft,
@@ -55,6 +53,9 @@ EXAMPLE = pair_inputs((-10.0, -30.0), (-20.0, -15.0), (-12.0, -29.0), (-18.0, -1
 R_POS = (0.2, -0.1)
 R_NEG = (-0.2, 0.3)
 
+
+PAIR_OBJECTIVES = {name: o for name, o in OBJECTIVES.items() if o.pairs}
+TOKEN_OBJECTIVES = {name: o for name, o in OBJECTIVES.items() if not o.pairs}
 
 # ----------------------------------------------------------------------------- closed forms
 
@@ -123,11 +124,14 @@ def test_bco_requires_scalar_delta():
         bco(**EXAMPLE, beta=BETA, delta=torch.zeros(2))
 
 
-def test_delta_ignored_by_other_objectives():
+def test_only_the_objective_that_takes_the_shift_gets_delta():
+    assert [name for name, o in OBJECTIVES.items() if o.shift] == ["bco"]
     for name in ("dpo", "reward_sft", "bce"):
         a, _ = PAIR_OBJECTIVES[name](**EXAMPLE, beta=BETA)
         b, _ = PAIR_OBJECTIVES[name](**EXAMPLE, beta=BETA, delta=torch.tensor(3.0))
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+        with pytest.raises(TypeError, match="delta"):  # the pure function has no such input
+            OBJECTIVES[name].loss(**EXAMPLE, beta=BETA, delta=torch.tensor(3.0))
 
 
 def test_shape_mismatch_is_rejected():
@@ -258,17 +262,32 @@ def test_accuracy_is_strict_on_ties():
     assert m["rewards/accuracies"].tolist() == [0.0]
 
 
-def test_registries():
+def test_the_registry_says_what_each_objective_needs():
     assert set(PAIR_OBJECTIVES) == {"dpo", "reward_sft", "bce", "bco"}
     assert set(TOKEN_OBJECTIVES) == {"sft", "dft"}
-    assert NEEDS_REFERENCE == {
-        "dpo": True,
-        "reward_sft": True,
-        "bce": True,
-        "bco": True,
-        "sft": False,
-        "dft": False,
-    }
+    assert all(o.summary for o in OBJECTIVES.values())
+    assert OBJECTIVES["bco"].metrics == PAIR_METRICS
+
+
+def test_the_cli_and_the_pipeline_take_their_choices_from_the_registry(tmp_path):
+    import typing
+
+    from spot.checks import OptionError
+    from spot.pipeline.config import load_pipeline
+    from spot.train.config import ObjectiveName
+
+    assert typing.get_args(ObjectiveName) == tuple(OBJECTIVES)
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(
+        "out: o\nmodel: toy\nquestions: {source: 'toy:arith', n: 10}\n"
+        "rectify: {s: {oracle: rule}}\n"
+        "train:\n  runs:\n    - {name: x, objective: bce, data: correct}\n"
+    )
+    with pytest.raises(OptionError, match="bce trains on pairs"):
+        load_pipeline(pipe)
+    pipe.write_text(pipe.read_text().replace("objective: bce", "objective: nonsense"))
+    with pytest.raises(OptionError, match="nonsense"):
+        load_pipeline(pipe)
 
 
 def test_float32_extremes_stay_finite():

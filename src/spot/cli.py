@@ -240,8 +240,8 @@ def _register() -> None:
     from spot.rectify.config import RectifyConfig
     from spot.report.config import ReportConfig
     from spot.serve.config import ServeConfig
-    from spot.train.toy_pretrain import PretrainConfig
     from spot.train.config import TrainConfig
+    from spot.train.toy_pretrain import PretrainConfig
 
     config.command(toy_app, "generate", GenerateConfig, toy_generate)
     config.command(toy_app, "pretrain", PretrainConfig, toy_pretrain)

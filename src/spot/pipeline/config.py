@@ -46,6 +46,7 @@ from spot.pipeline.engine import Serve
 from spot.pipeline.engine import parse as parse_serve
 from spot.rectify.config import RectifyConfig
 from spot.train.config import TrainConfig
+from spot.train.objectives import OBJECTIVES
 
 TOP_KEYS = (
     *("extends", "out", "model", "isolate", "threads", "jobs", "serve"),
@@ -59,7 +60,6 @@ OWNED = {
     EvalConfig: ("model", "out"),
 }
 """Fields the pipeline sets itself: what chains the stages."""
-PAIR_OBJECTIVES = ("bco", "bce", "dpo", "reward_sft")
 SWEEPABLE = ("lr", "seed")
 RESERVED = ("base", "final", "checkpoints", "__pycache__", "node_modules")
 """Run names that cannot be a run's: ``base`` is the base model's row, and the report reads
@@ -336,7 +336,8 @@ def _expand(entry: dict, defaults: dict, path: Path, i: int, oracles) -> list[Tr
         raise OptionError(f"{where}: option '{bad[0]}': only lr and seed may be lists (a sweep)")
     base = {**defaults, **_train_values(entry, path, where)}
     objective = base.get("objective", TrainConfig.objective)
-    if objective in PAIR_OBJECTIVES and data == "correct":
+    spec = OBJECTIVES.get(objective)  # an unknown name is refused with the others below
+    if spec is not None and spec.pairs and data == "correct":
         raise OptionError(f"{where}: {objective} trains on pairs: give pairs: ORACLE")
     combos = [
         dict(zip(lists, values, strict=True)) for values in itertools.product(*lists.values())

@@ -12,6 +12,9 @@ from typing import Literal
 
 from spot import checks
 from spot.models.chat import ChatOptions
+from spot.train.objectives import OBJECTIVES
+
+ObjectiveName = Literal[tuple(OBJECTIVES)]  # the CLI's choices are the registry's keys
 
 
 @dataclass
@@ -27,9 +30,9 @@ class TrainConfig:
     file order. The paper compares methods on equal amounts of data (4k for Qwen3-8B)."""
     out: Path = Path("runs/train")
     """Run directory: metrics, checkpoints, reference log-probs, the final model."""
-    objective: Literal["bco", "bce", "dpo", "reward_sft", "sft", "dft"] = "bco"
-    """Training objective (spot.train.objectives); sft on rectified y+ is SFT+, on the policy's
-    own correct answers RFT."""
+    objective: ObjectiveName = "bco"
+    """Training objective, a name of ``spot.train.objectives.OBJECTIVES`` (bco is SPoT-BCO, bce
+    SPoT-BCE; sft on rectified y+ is SFT+, on the policy's own correct answers RFT)."""
     beta: float = 0.1
     """Implicit reward scale: r = beta * log(pi / pi_ref)."""
     delta_mode: Literal["ema", "cumulative"] = "ema"

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from spot.train.data import Example
 from spot.train.forward import completion_logps, pair_logps
-from spot.train.objectives import PAIR_METRICS, TOKEN_METRICS, PairObjective, TokenObjective
+from spot.train.objectives import PAIR_METRICS, TOKEN_METRICS, Objective
 from spot.train.reward_shift import RewardShift
 
 MicroResult = tuple[Tensor, dict[str, Tensor], tuple[int, int]]
@@ -32,7 +32,7 @@ class PairLoss:
 
     def __init__(
         self,
-        objective: PairObjective,
+        objective: Objective,
         examples: Sequence[Example],
         reference: Tensor,
         *,
@@ -81,7 +81,7 @@ class TokenLoss:
 
     def __init__(
         self,
-        objective: TokenObjective,
+        objective: Objective,
         examples: Sequence[Example],
         *,
         global_token_mean: bool,

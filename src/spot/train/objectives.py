@@ -1,16 +1,19 @@
 """Training objectives of the paper (arXiv 2603.01683), as pure functions of log-probs.
 
 Pair objectives take summed completion log-probs of shape (B,) for the policy and
-the frozen reference, chosen (y+) and rejected (y-), and all share one keyword-only
-signature (:class:`PairObjective`), so a training loop can pick one from
-:data:`PAIR_OBJECTIVES` and call it without branching on its name:
+the frozen reference, chosen (y+) and rejected (y-), as keywords; token objectives take
+per-token log-probs of shape (B, T) and a completion mask, and need no reference model.
+:data:`OBJECTIVES` is the one registry: name -> :class:`Objective`, whose fields say what
+the loop must give it (pairs and a reference, or tokens; the reward shift), so a loop picks
+one and calls it without branching on its name:
 
-    losses, metrics = PAIR_OBJECTIVES[name](
+    losses, metrics = OBJECTIVES[name](
         policy_chosen_logps=pc, policy_rejected_logps=pr,
         ref_chosen_logps=rc, ref_rejected_logps=rr, beta=0.1, delta=delta)
 
-Token objectives (:data:`TOKEN_OBJECTIVES`) take per-token log-probs of shape (B, T)
-and a completion mask; they need no reference model (:data:`NEEDS_REFERENCE`).
+(``delta`` reaches only an objective that takes the reward shift). Adding an objective is
+a function here and its entry in :data:`OBJECTIVES`: the CLI's choices, the config check and
+the pipeline's check come from its keys (docs/training.md, "Adding an objective").
 
 Every function returns ``(losses, metrics)``: ``losses`` has shape (B,) and is not
 reduced (the loop decides how to average across the batch, accumulation steps and
@@ -24,18 +27,16 @@ for large r).
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where the losses run: the CLI reads this registry
+    from torch import Tensor
 
 __all__ = [
-    "NEEDS_REFERENCE",
-    "PAIR_OBJECTIVES",
-    "TOKEN_OBJECTIVES",
-    "PairObjective",
-    "TokenObjective",
+    "OBJECTIVES",
+    "Objective",
     "bce",
     "bco",
     "dft",
@@ -45,29 +46,6 @@ __all__ = [
 ]
 
 Reduction = Literal["sum", "token_mean"]
-
-
-class PairObjective(Protocol):
-    """Signature shared by every pair objective (inputs (B,), losses (B,))."""
-
-    def __call__(
-        self,
-        *,
-        policy_chosen_logps: Tensor,
-        policy_rejected_logps: Tensor,
-        ref_chosen_logps: Tensor,
-        ref_rejected_logps: Tensor,
-        beta: float,
-        delta: Tensor | None = None,
-    ) -> tuple[Tensor, dict[str, Tensor]]: ...
-
-
-class TokenObjective(Protocol):
-    """Signature shared by every token objective (inputs (B, T), losses (B,))."""
-
-    def __call__(
-        self, *, token_logps: Tensor, mask: Tensor, reduction: Reduction = "sum"
-    ) -> tuple[Tensor, dict[str, Tensor]]: ...
 
 
 # ----------------------------------------------------------------------------- pair objectives
@@ -116,6 +94,8 @@ def _pair_metrics(
     shift: Tensor | float = 0.0,
 ) -> dict[str, Tensor]:
     """Detached per-pair metrics, each (B,). ``shift`` is BCO's delta (0 for the others)."""
+    import torch
+
     r_pos, r_neg = r_pos.detach(), r_neg.detach()
     return {
         "rewards/chosen": r_pos,
@@ -136,9 +116,8 @@ def dpo(
     ref_chosen_logps: Tensor,
     ref_rejected_logps: Tensor,
     beta: float,
-    delta: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """DPO, eq. 4: ``-log sigmoid(r+ - r-)``; ``delta`` is ignored.
+    """DPO, eq. 4: ``-log sigmoid(r+ - r-)``.
 
     With margin M = r+ - r-, dL/dM = -(1 - sigmoid(M)) = -sigmoid(-M), so
 
@@ -150,6 +129,8 @@ def dpo(
     (1 - sigmoid(r+), sigmoid(r-)) for comparison across objectives; DPO's own
     coefficient is the shared sigmoid(-M).
     """
+    import torch.nn.functional as F
+
     r_pos, r_neg = _rewards(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta
     )
@@ -164,9 +145,8 @@ def reward_sft(
     ref_chosen_logps: Tensor,
     ref_rejected_logps: Tensor,
     beta: float,
-    delta: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Reward-SFT, eq. 5: ``-log sigmoid(r+)``; y- takes no part in the loss, ``delta`` is ignored.
+    """Reward-SFT, eq. 5: ``-log sigmoid(r+)``; y- takes no part in the loss.
 
     Since d log sigmoid(r)/dr = 1 - sigmoid(r) and dr+/d log pi(y+) = beta, eq. 7:
 
@@ -177,6 +157,8 @@ def reward_sft(
     reward is still computed (no gradient flows through it) to show the pull-up effect
     of Section 4.1 in the metrics.
     """
+    import torch.nn.functional as F
+
     r_pos, r_neg = _rewards(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta
     )
@@ -191,9 +173,8 @@ def bce(
     ref_chosen_logps: Tensor,
     ref_rejected_logps: Tensor,
     beta: float,
-    delta: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """SPoT-BCE, eq. 9: ``-log sigmoid(r+) - log sigmoid(-r-)``; ``delta`` is ignored.
+    """SPoT-BCE, eq. 9: ``-log sigmoid(r+) - log sigmoid(-r-)``.
 
     The reward is the logit of a binary classifier, y+ labelled 1 and y- labelled 0.
     The two terms are decoupled, each with its own tether:
@@ -202,6 +183,8 @@ def bce(
 
     At policy == reference the loss is 2 ln 2. This equals TRL's ``bco_pair`` since 0.29.
     """
+    import torch.nn.functional as F
+
     r_pos, r_neg = _rewards(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta
     )
@@ -234,6 +217,9 @@ def bco(
     coefficients (the ones that scale this loss's gradient), while ``rewards/*`` stay the
     unshifted r of eq. 3. With delta = 0 this is :func:`bce`.
     """
+    import torch
+    import torch.nn.functional as F
+
     if delta is None:
         raise ValueError(
             "bco needs the reward shift `delta` (a scalar tensor, e.g. an EMA of 0.5 * (r+ + r-)); "
@@ -254,6 +240,8 @@ def bco(
 
 def _masked(token_logps: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Log-probs zeroed off the completion (B, T), float mask (B, T), token count per row (B,)."""
+    import torch
+
     if token_logps.dim() != 2 or token_logps.shape != mask.shape:
         raise ValueError(
             f"token_logps and mask must share a shape (B, T), got {tuple(token_logps.shape)} "
@@ -320,20 +308,38 @@ def dft(
     return _reduce(per_token, counts, reduction), _token_metrics(logps, counts)
 
 
-# ----------------------------------------------------------------------------- registries
+# ----------------------------------------------------------------------------- the registry
 
-PAIR_OBJECTIVES: dict[str, PairObjective] = {
-    "dpo": dpo,
-    "reward_sft": reward_sft,
-    "bce": bce,
-    "bco": bco,
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective and what a training loop must give it."""
+
+    loss: Callable
+    """The pure function: pair keywords (B,) and ``beta``, or ``token_logps``/``mask`` (B, T)."""
+    pairs: bool
+    """Trains on (y+, y-) pairs against a frozen reference (reference log-probs computed
+    before training); else on the tokens of y+ alone, with no reference."""
+    shift: bool = False
+    """Takes the reward shift ``delta``, a statistic the loop owns, logs and checkpoints."""
+    summary: str = ""
+    """One line for ``--help`` and the docs."""
+
+    def __call__(self, *, delta: Tensor | None = None, **inputs):
+        """``loss(**inputs)``, with ``delta`` only for an objective that takes the shift."""
+        return self.loss(**inputs, **({"delta": delta} if self.shift else {}))
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return PAIR_METRICS if self.pairs else TOKEN_METRICS
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "bco": Objective(bco, pairs=True, shift=True, summary="SPoT-BCO, eq. 10 (reward shift)"),
+    "bce": Objective(bce, pairs=True, summary="SPoT-BCE, eq. 9"),
+    "dpo": Objective(dpo, pairs=True, summary="DPO, eq. 4"),
+    "reward_sft": Objective(reward_sft, pairs=True, summary="Reward-SFT, eq. 5"),
+    "sft": Objective(sft, pairs=False, summary="SFT (SFT+ on y+, RFT on correct answers), eq. 2"),
+    "dft": Objective(dft, pairs=False, summary="Dynamic Fine-Tuning (Wu et al. 2025)"),
 }
-
-TOKEN_OBJECTIVES: dict[str, TokenObjective] = {"sft": sft, "dft": dft}
-
-# Pair objectives are built on the implicit reward of eq. 3 and need reference log-probs;
-# token objectives do not.
-NEEDS_REFERENCE: dict[str, bool] = {
-    **{name: True for name in PAIR_OBJECTIVES},
-    **{name: False for name in TOKEN_OBJECTIVES},
-}
+"""Every objective by name: the only list of their names."""

@@ -110,7 +110,7 @@ def load_examples(cfg: TrainConfig, acc: Accelerator, tokenizer) -> list[Example
     examples, report = build_examples(
         cfg.data,
         tokenizer,
-        paired=objectives.NEEDS_REFERENCE[cfg.objective],
+        paired=objectives.OBJECTIVES[cfg.objective].pairs,
         chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
         max_length=cfg.max_length,
         max_examples=cfg.max_examples,
@@ -132,9 +132,10 @@ def load_examples(cfg: TrainConfig, acc: Accelerator, tokenizer) -> list[Example
 def make_loss(cfg, acc, model, tokenizer, examples, shift: RewardShift) -> PairLoss | TokenLoss:
     """The micro-batch loss of the objective; pair objectives get their reference first."""
     pad_id = tokenizer.pad_token_id
-    if cfg.objective in objectives.TOKEN_OBJECTIVES:
+    objective = objectives.OBJECTIVES[cfg.objective]
+    if not objective.pairs:
         return TokenLoss(
-            objectives.TOKEN_OBJECTIVES[cfg.objective],
+            objective,
             examples,
             global_token_mean=cfg.sft_reduction == "global_token_mean",
             reduction=cfg.sft_reduction,
@@ -144,7 +145,7 @@ def make_loss(cfg, acc, model, tokenizer, examples, shift: RewardShift) -> PairL
     layout = pair_layout(cfg, model, acc)
     reference = _reference(cfg, acc, model, pad_id, examples, layout)
     return PairLoss(
-        objectives.PAIR_OBJECTIVES[cfg.objective],
+        objective,
         examples,
         reference,
         beta=cfg.beta,
