@@ -9,6 +9,7 @@ from typing import Literal
 from spot import checks
 from spot.models.chat import ChatOptions
 from spot.sampling.base import EngineOptions
+from spot.sampling.factory import BackendName
 
 
 @dataclass
@@ -21,7 +22,7 @@ class ElicitConfig:
     with spot (gsm8k, math500, aime24, ...; the paper's math prompt, gold read right)."""
     out: Path = Path("runs/elicit")
     """Output directory (reused to resume)."""
-    backend: Literal["hf", "openai", "vllm"] = "hf"
+    backend: BackendName = "hf"
     """Sampling engine: in-process transformers, an OpenAI-compatible server, or in-process vLLM."""
     n: int = 1
     """Samples per question."""

@@ -9,6 +9,7 @@ from typing import Literal
 from spot import checks
 from spot.models.chat import ChatOptions
 from spot.sampling.base import EngineOptions
+from spot.sampling.factory import BackendName
 
 PAPER_TEMPERATURE = 0.7
 """The paper's sampling temperature (Appendix C), used by suites without their own."""
@@ -26,7 +27,7 @@ class EvalConfig:
     connect4 ifeval toy-arith toy-ood toy-prior, or the aliases paper, math, toy."""
     out: Path = Path("runs/eval")
     """Output directory: SUITE/samples.jsonl per suite and scores.json (reused to resume)."""
-    backend: Literal["hf", "openai", "vllm"] = "hf"
+    backend: BackendName = "hf"
     """Sampling engine (as for spot elicit); one engine serves every suite."""
     k: str = ""
     """Samples per question: ``16`` for every suite, or ``aime24=16,math500=5``; unset: the

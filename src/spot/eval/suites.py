@@ -140,29 +140,43 @@ class Connect4Suite:
 
 def build(name: str, cfg) -> Suite:
     """The suite called ``name``, configured by an :class:`~spot.eval.config.EvalConfig`."""
+    builders = registry()
+    if name not in builders:
+        raise ValueError(f"--suite: unknown suite {name!r} (choose from {', '.join(builders)})")
+    return builders[name](name, cfg)
+
+
+def registry() -> dict[str, Callable[[str, Any], Suite]]:
+    """Every suite: name -> ``builder(name, cfg)``, in the order ``--help`` lists them. Adding a
+    suite is a class (or a builder) in this package and its entry here."""
+    from spot.benchmarks.math import MATH_SETS
+
+    return {
+        **{name: _math for name in MATH_SETS},
+        "gpqa": _gpqa,
+        "connect4": lambda name, cfg: Connect4Suite(
+            cfg.data_path(name), n=cfg.connect4_n, seed=cfg.seed, limit=cfg.limit
+        ),
+        "ifeval": lambda name, cfg: IFEvalSuite(cfg.data_path(name), limit=cfg.limit),
+        **{name: _toy for name in TOY_ORDER},
+    }
+
+
+def _math(name: str, cfg) -> Suite:
     from spot.benchmarks.math import MATH_SETS, load_math
 
-    if name in MATH_SETS:
-        group: Group = "in-domain"
-        return VerifiedSuite(
-            name,
-            group,
-            lambda: load_math(name, path=cfg.data_path(name), hub=cfg.hub, limit=cfg.limit),
-            default_k=MATH_SETS[name].default_k,
-        )
-    if name in TOY_ORDER:
-        return _toy(name, cfg)
-    if name == "gpqa":
-        from spot.eval.gpqa import GPQASuite
+    return VerifiedSuite(
+        name,
+        "in-domain",
+        lambda: load_math(name, path=cfg.data_path(name), hub=cfg.hub, limit=cfg.limit),
+        default_k=MATH_SETS[name].default_k,
+    )
 
-        return GPQASuite(cfg.data_path("gpqa"), seed=cfg.seed, limit=cfg.limit)
-    if name == "ifeval":
-        return IFEvalSuite(cfg.data_path("ifeval"), limit=cfg.limit)
-    if name == "connect4":
-        return Connect4Suite(
-            cfg.data_path("connect4"), n=cfg.connect4_n, seed=cfg.seed, limit=cfg.limit
-        )
-    raise ValueError(f"--suite: unknown suite {name!r} (choose from {', '.join(known())})")
+
+def _gpqa(name: str, cfg) -> Suite:
+    from spot.eval.gpqa import GPQASuite
+
+    return GPQASuite(cfg.data_path(name), seed=cfg.seed, limit=cfg.limit)
 
 
 def _toy(name: str, cfg) -> Suite:
@@ -183,9 +197,7 @@ def _toy(name: str, cfg) -> Suite:
 
 
 def known() -> list[str]:
-    from spot.benchmarks.math import MATH_SETS
-
-    return [*MATH_SETS, "gpqa", "connect4", "ifeval", *TOY_ORDER]
+    return list(registry())
 
 
 def expand(spec: str) -> list[str]:
