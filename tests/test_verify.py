@@ -169,3 +169,17 @@ def test_dispatch():
         assert verifier_for(source) is verify_math
     assert verifier_for("toy/arith") is toy_tasks.verify_arith
     assert verifier_for("toy/prior") is toy_tasks.verify_prior
+
+
+def test_verifiers_are_imported_when_first_asked_for_never_registered_by_import():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, spot.verify as v\n"
+        "assert 'spot.toy.tasks' not in sys.modules and 'spot.verify.math' not in sys.modules\n"
+        "assert v.verifier_for('toy/prior')('7', '7').correct\n"
+        "assert 'spot.toy.tasks' in sys.modules and 'spot.verify.math' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

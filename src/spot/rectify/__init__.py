@@ -6,5 +6,5 @@ oracle implements and its typed outcomes, ``prompts`` the two Appendix F
 prompts, ``judge`` turns an oracle's raw output into an accepted pair or a
 typed rejection, ``stage`` runs it all file to file, and ``oracles/`` has one
 oracle per file (API model, the policy itself, the exact toy rule, a human),
-found by name through :data:`spot.rectify.oracles.ORACLES`.
+found by name through :data:`spot.rectify.config.ORACLES`.
 """

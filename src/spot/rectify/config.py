@@ -8,6 +8,17 @@ from typing import Literal
 
 from spot import checks
 
+ORACLES: dict[str, str] = {
+    "openai": "spot.rectify.oracles.api:build",
+    "self": "spot.rectify.oracles.local:build",
+    "rule": "spot.rectify.oracles.rule:build",
+    "human": "spot.rectify.oracles.human:build",
+}
+"""Oracle name -> its ``build(cfg, todo)``, imported when chosen (:mod:`spot.plugins`): the
+only list of their names. Adding an oracle is its module in ``spot/rectify/oracles/`` and
+its entry here (docs/pipeline.md, "Adding an oracle")."""
+OracleName = Literal[tuple(ORACLES)]  # the CLI's choices are the registry's keys
+
 
 @dataclass
 class RectifyConfig:
@@ -15,7 +26,7 @@ class RectifyConfig:
     """Wrong samples from `spot elicit` (errors.jsonl)."""
     out: Path = Path("runs/rectify")
     """Output directory (reused to resume)."""
-    oracle: Literal["openai", "self", "rule", "human"] = "openai"
+    oracle: OracleName = "openai"
     """Who corrects: an API model, the policy itself, the exact toy rule, or a person."""
     model: str = ""
     """Oracle model: the API model name (openai: required, e.g. gemini-2.5-pro), or the policy

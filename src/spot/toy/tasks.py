@@ -20,7 +20,7 @@ from spot.records.schema import Question
 from spot.toy import arith
 from spot.toy.arith import ArithSpec
 from spot.verify.extract import extract_boxed
-from spot.verify.registry import Verdict, register
+from spot.verify.registry import Verdict
 
 ARITH = ArithSpec(min_ops=2, max_ops=4)
 """In-domain arithmetic questions."""
@@ -188,15 +188,8 @@ def verify_arith(response: str, ground_truth: str) -> Verdict:
     return Verdict(ok, got.strip(), "match" if ok else "mismatch")
 
 
-register("toy/arith", verify_arith)
-register("toy/ood", verify_arith)
-
-
 def verify_prior(response: str, ground_truth: str) -> Verdict:
     """The whole reply, trimmed, must be exactly the instructed one (IFEval's strict mode)."""
     got = response.strip()
     ok = got == ground_truth.strip()
     return Verdict(ok, got[:80], "match" if ok else "instruction not followed")
-
-
-register("toy/prior", verify_prior)

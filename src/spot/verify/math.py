@@ -3,7 +3,7 @@
 The final answer (:func:`spot.verify.extract.extract_answer`) is compared with
 the ground truth by math-verify for mathematical equivalence, in a separate
 worker process with a time limit, so that no check can hang the caller.
-Importing this module registers :func:`verify_math` as the default verifier.
+:data:`spot.verify.registry.VERIFIERS` names :func:`verify_math` as the default verifier.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from spot.verify.extract import clean_answer, extract_answer
-from spot.verify.registry import Verdict, register
+from spot.verify.registry import Verdict
 
 DEFAULT_TIMEOUT = 3.0
 """Seconds one math check may take before it counts as wrong."""
@@ -198,6 +198,3 @@ def verify_math(response: str, ground_truth: str, *, timeout: float = DEFAULT_TI
     if answer is None:
         return Verdict(False, None, "no answer found")
     return math_equal(answer, ground_truth, timeout)
-
-
-register("", verify_math)  # the default for math-style sources (math, dapo, aime, ...)

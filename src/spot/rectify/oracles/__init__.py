@@ -7,22 +7,13 @@ oracle needs the toy world.
 
 from __future__ import annotations
 
-import importlib
-
+from spot import plugins
 from spot.records.schema import Sample
-from spot.rectify.config import RectifyConfig
+from spot.rectify.config import ORACLES, RectifyConfig
 from spot.rectify.oracle import Oracle
-
-ORACLES: dict[str, str] = {
-    "openai": "spot.rectify.oracles.api",
-    "self": "spot.rectify.oracles.local",
-    "rule": "spot.rectify.oracles.rule",
-    "human": "spot.rectify.oracles.human",
-}
-"""Oracle name -> module with its ``build`` function."""
 
 
 def make_oracle(cfg: RectifyConfig, todo: list[Sample]) -> Oracle:
     if cfg.oracle not in ORACLES:
         raise ValueError(f"unknown oracle {cfg.oracle!r} (choose from {', '.join(ORACLES)})")
-    return importlib.import_module(ORACLES[cfg.oracle]).build(cfg, todo)
+    return plugins.load(ORACLES[cfg.oracle])(cfg, todo)
