@@ -68,8 +68,11 @@ def output_file(name: str, path: Path | str) -> None:
 
 
 def model_ref(name: str, model: str) -> None:
-    """``toy``, an existing model directory, or something shaped like a hub id (org/name)."""
-    if model == "toy":
+    """A name of :data:`spot.models.loading.MODELS`, an existing model directory, or something
+    shaped like a hub id (org/name)."""
+    from spot.models.loading import MODELS
+
+    if model in MODELS:
         return
     path = Path(model).expanduser()
     looks_local = model.startswith((".", "/", "~")) or path.exists() or model.count("/") > 1

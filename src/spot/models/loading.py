@@ -8,16 +8,21 @@ TOY_MODEL = Path(__file__).resolve().parents[1] / "toy" / "assets" / "model"
 """The shipped toy model: a plain transformers directory (recipe: ``spot toy pretrain``)."""
 
 
-def resolve(name: str) -> str:
-    """The path or hub name behind a model name: ``toy`` is the shipped model, ``smollm2``
-    SmolLM2-135M-Instruct from its PyPI wheel (:mod:`spot.models.smollm2`)."""
-    if name == "toy":
-        return str(TOY_MODEL)
-    if name == "smollm2":
-        from spot.models.smollm2 import smollm2_dir
+def _smollm2() -> Path:
+    from spot.models.smollm2 import smollm2_dir
 
-        return str(smollm2_dir())
-    return name
+    return smollm2_dir()
+
+
+MODELS = {"toy": lambda: TOY_MODEL, "smollm2": _smollm2}
+"""Models spot knows by a short name -> the directory holding them: ``toy`` is the shipped
+model, ``smollm2`` SmolLM2-135M-Instruct from its PyPI wheel (:mod:`spot.models.smollm2`).
+Any other name is a directory or a hub name."""
+
+
+def resolve(name: str) -> str:
+    """The path or hub name behind a model name (:data:`MODELS`)."""
+    return str(MODELS[name]()) if name in MODELS else name
 
 
 def load_model(

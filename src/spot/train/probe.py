@@ -63,16 +63,19 @@ def load_probe(spec: str, tokenizer, chat: ChatOptions, n: int, max_length: int)
     have ``prompt`` and ``response`` (or ``chosen``, or ``answer``)."""
     from spot.train.encode import encode
 
-    pairs = _toy_prior(n) if spec == "toy-prior" else _from_file(Path(spec), n)
+    pairs = PROBES[spec](n) if spec in PROBES else _from_file(Path(spec), n)
     rows = [encode(tokenizer, p, r, chat=chat, max_length=max_length) for p, r in pairs]
     return PriorProbe(rows, tokenizer.pad_token_id)
 
 
 def _toy_prior(n: int) -> list[tuple[str, str]]:
-    from spot.eval.toy import EVAL_SEED
-    from spot.toy import tasks
+    from spot.toy import heldout
 
-    return [(q.prompt, q.answer) for q in tasks.generate("prior", n, EVAL_SEED)]
+    return [(q.prompt, q.answer) for q in heldout.questions("prior", n)]
+
+
+PROBES = {"toy-prior": _toy_prior}
+"""Probes spot knows by name -> ``n`` (prompt, reply) rows; any other name is a JSONL path."""
 
 
 def _from_file(path: Path, n: int) -> list[tuple[str, str]]:
