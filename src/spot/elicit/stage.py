@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,8 +37,9 @@ from spot.records.jsonl import AppendLog, Skips, finished_ids, read_records, wri
 from spot.records.questions import FieldMap, load_questions
 from spot.records.rundir import Incomplete, RunDir, settings_of
 from spot.records.schema import Question, Sample
-from spot.sampling.base import Generation, Request, SamplingParams
+from spot.sampling.base import Generation, SamplingParams
 from spot.sampling.factory import backend_for
+from spot.sampling.loop import Job, Tally, Unjudged, sample_and_judge
 from spot.sampling.seeds import sample_seed
 from spot.verify import verifier_for
 
@@ -61,8 +61,7 @@ def elicit(cfg: ElicitConfig, console: Console | None = None) -> dict:
             f"elicit: {len(questions)} questions x {cfg.n} samples; {len(done)} already done, "
             f"{len(todo)} to go; {len(skips)} input rows skipped{dropped if stale else ''}"
         )
-        run = _Run(todo, policy=cfg.model)
-        run.stale = stale
+        run = _Run(cfg.model, stale)
         if todo:
             _sample(cfg, todo, run, log_path, console)
         summary = finish(cfg, questions, skips, run)
@@ -119,66 +118,51 @@ def _questions(cfg: ElicitConfig, skips: Skips) -> list[Question]:
 def _sample(cfg: ElicitConfig, todo, run: _Run, log_path: Path, console: Console) -> None:
     backend = backend_for(cfg)
     params = SamplingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.top_k)
-    requests = [Request(f"{q.id}#{k}", q.prompt, sample_seed(cfg.seed, q.id, k)) for q, k in todo]
+    jobs = [Job(f"{q.id}#{k}", q.prompt, sample_seed(cfg.seed, q.id, k), (q, k)) for q, k in todo]
     with AppendLog(log_path) as log, _progress(console) as bar:
-        task = bar.add_task("sampling", total=len(requests), rate="")
-        run.start_clock()
-        backend.generate(requests, params, on_result=lambda g: run.record(g, log, bar, task))
+        task = bar.add_task("sampling", total=len(jobs), rate="")
+        run.tally = sample_and_judge(
+            backend,
+            jobs,
+            params,
+            lambda job, g: _judged(job, g, run.policy),
+            log.write,
+            progress=lambda tally: bar.update(task, advance=1, rate=tally.rate()),
+        )
 
 
 class _Run:
-    """Bookkeeping of one invocation: turns generations into verified samples."""
+    """Bookkeeping of one invocation: what was sampled (:class:`Tally`), what was dropped."""
 
-    def __init__(self, todo: list[tuple[Question, int]], policy: str):
-        self.todo = {f"{q.id}#{k}": (q, k) for q, k in todo}
+    def __init__(self, policy: str, stale: int = 0):
         self.policy = policy
-        self.tokens = self.samples = 0
-        self.failures: Counter[str] = Counter()
-        self.skipped: Counter[str] = Counter()
-        self.started = time.monotonic()
-        self.stale = 0
+        self.stale = stale
         """Samples of questions no longer asked (or changed), dropped before sampling."""
-
-    def start_clock(self) -> None:
-        self.started = time.monotonic()
-
-    def record(self, g: Generation, log: AppendLog, bar: Progress, task) -> None:
-        """Verify and write one generation; failures are counted and left for the next run."""
-        q, k = self.todo[g.key]
-        if g.skipped is not None:
-            self.skipped[g.skipped] += 1
-        elif g.error is not None:
-            self.failures[f"error: {g.error}"] += 1
-        else:
-            self._write(q, k, g, log)
-        elapsed = max(1e-9, time.monotonic() - self.started)
-        rate = f"{self.samples / elapsed:.1f} samples/s {self.tokens / elapsed:.0f} tok/s"
-        bar.update(task, advance=1, rate=rate)
-
-    def _write(self, q: Question, k: int, g: Generation, log: AppendLog) -> None:
-        verdict = verifier_for(q.source)(g.text, q.answer)
-        if verdict.checker_failed:  # the checker broke, not the answer: retried next run
-            self.failures[f"verifier {verdict.reason[:80]}"] += 1
-            return
-        meta = {"n_tokens": g.n_tokens, "finish_reason": g.finish_reason, "policy": self.policy}
-        sample = Sample(
-            question_id=q.id,
-            sample_index=k,
-            prompt=q.prompt,
-            answer=q.answer,
-            source=q.source,
-            response=g.text,
-            extracted=verdict.extracted,
-            correct=verdict.correct,
-            reason=verdict.reason,
-            metadata=meta,
-        )
-        log.write(sample)
-        self.tokens += g.n_tokens
-        self.samples += 1
+        self.tally = Tally()
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return time.monotonic() - self.tally.started
+
+
+def _judged(job: Job, g: Generation, policy: str) -> Sample:
+    """The verified sample of one generation."""
+    q, k = job.context
+    verdict = verifier_for(q.source)(g.text, q.answer)
+    if verdict.checker_failed:  # the checker broke, not the answer: retried next run
+        raise Unjudged(f"verifier {verdict.reason[:80]}")
+    meta = {"n_tokens": g.n_tokens, "finish_reason": g.finish_reason, "policy": policy}
+    return Sample(
+        question_id=q.id,
+        sample_index=k,
+        prompt=q.prompt,
+        answer=q.answer,
+        source=q.source,
+        response=g.text,
+        extracted=verdict.extracted,
+        correct=verdict.correct,
+        reason=verdict.reason,
+        metadata=meta,
+    )
 
 
 def _progress(console: Console) -> Progress:
@@ -225,7 +209,7 @@ def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]
     cut = [s for s in samples if cut_off(s)]
     asked = {q.id for q in questions}
     written = len({s.id for s in samples if s.question_id in asked})
-    skipped = sum(run.skipped.values())
+    skipped = sum(run.tally.skipped.values())
     elapsed = run.elapsed()
     return ElicitSummary(
         questions=len(questions),
@@ -239,17 +223,17 @@ def _summary(cfg, questions, skips, file_skips, run: _Run, samples: list[Sample]
         missing=len(questions) * cfg.n - written - skipped,
         verdicts=verdict_counts(samples),
         skipped_inputs=skips.summary(),
-        skipped_prompts=dict(run.skipped),
+        skipped_prompts=dict(run.tally.skipped),
         damaged_output_lines=file_skips.summary(),
-        failed_requests=dict(run.failures),
+        failed_requests=dict(run.tally.failed),
         duplicates=duplicate_stats(samples),
         tokens_generated=sum(int(s.metadata.get("n_tokens", 0)) for s in samples),
         this_run={
-            "samples": run.samples,
-            "tokens": run.tokens,
+            "samples": run.tally.rows,
+            "tokens": run.tally.tokens,
             "seconds": round(elapsed, 3),
-            "samples_per_s": round(run.samples / elapsed, 3) if run.samples else 0.0,
-            "tokens_per_s": round(run.tokens / elapsed, 1) if run.tokens else 0.0,
+            "samples_per_s": round(run.tally.rows / elapsed, 3) if run.tally.rows else 0.0,
+            "tokens_per_s": round(run.tally.tokens / elapsed, 1) if run.tally.tokens else 0.0,
             "dropped_stale_samples": run.stale,
         },
         config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},

@@ -11,7 +11,7 @@ from spot.eval.config import EvalConfig
 from spot.eval.stage import sampling_params
 from spot.eval.suites import build, expand
 from spot.models.chat import ChatOptions
-from spot.sampling.base import Request
+from spot.sampling.loop import Job, sample_and_judge
 from spot.sampling.seeds import sample_seed
 
 
@@ -35,19 +35,23 @@ def evaluate_model(
     scores = {}
     for name in names:
         suite = build(name, cfg)
-        items = suite.items()
-        prompts = [suite.prompt(item, 0) for item in items]
-        requests = [
-            Request(item.id, prompt, sample_seed(seed, f"{name}:{item.id}", 0))
-            for item, (prompt, _) in zip(items, prompts, strict=True)
-        ]
-        generations = backend.generate(requests, sampling_params(cfg, suite))
-        rows = [
-            [{"score": s.score, "metrics": s.metrics}]
-            for s in (
-                suite.score(item, gold, g.text)
-                for item, (_, gold), g in zip(items, prompts, generations, strict=True)
-            )
-        ]
+        jobs = []
+        for item in suite.items():
+            prompt, gold = suite.prompt(item, 0)
+            job_seed = sample_seed(seed, f"{name}:{item.id}", 0)
+            jobs.append(Job(item.id, prompt, job_seed, (suite, item, gold)))
+        rows: list = []
+        sample_and_judge(
+            backend,
+            jobs,
+            sampling_params(cfg, suite),
+            lambda job, g: [_scored(*job.context, g.text)],
+            rows.append,
+        )
         scores[name] = suite.aggregate(rows)[suite.headline]
     return scores
+
+
+def _scored(suite, item, gold, text: str) -> dict:
+    scored = suite.score(item, gold, text)
+    return {"score": scored.score, "metrics": scored.metrics}

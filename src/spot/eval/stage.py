@@ -25,8 +25,9 @@ from spot.eval.suite import EvalItem, Suite
 from spot.eval.suites import build, expand
 from spot.records.jsonl import AppendLog, Skips, finished_ids, iter_objects, write_records
 from spot.records.rundir import Incomplete, RunDir, settings_of
-from spot.sampling.base import Backend, Generation, Request, SamplingParams
+from spot.sampling.base import Backend, Generation, SamplingParams
 from spot.sampling.factory import backend_for
+from spot.sampling.loop import Job, sample_and_judge
 from spot.sampling.seeds import sample_seed
 
 
@@ -108,30 +109,31 @@ def run_suite(
 def _sample(cfg, suite: Suite, todo, backend: Backend, path: Path, problems, console) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    by_key: dict[str, tuple[EvalItem, int, str, object]] = {}
-    requests = []
+    jobs = []
     for item, s in todo:
         prompt, gold = suite.prompt(item, s)
-        key = f"{item.id}#{s}"
-        by_key[key] = (item, s, prompt, gold)
-        requests.append(Request(key, prompt, sample_seed(cfg.seed, f"{suite.name}:{item.id}", s)))
+        seed = sample_seed(cfg.seed, f"{suite.name}:{item.id}", s)
+        jobs.append(Job(f"{item.id}#{s}", prompt, seed, (item, s, prompt, gold)))
     bar = Progress(
-        f"[bold]{suite.name}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        f"[bold]{suite.name}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
         console=console,
-    )  # fmt: skip
+    )  # fmt: skip  (one bar's columns on two lines)
     with AppendLog(path) as log, bar:
-        task = bar.add_task(suite.name, total=len(requests))
-
-        def record(g: Generation) -> None:
-            bar.advance(task)
-            if g.skipped is not None or g.error is not None:
-                kind = "skipped" if g.skipped is not None else "failed"
-                why = g.skipped or g.error or ""
-                problems[kind][why] = problems[kind].get(why, 0) + 1
-                return
-            log.write(_row(suite, *by_key[g.key], g))
-
-        backend.generate(requests, sampling_params(cfg, suite), on_result=record)
+        task = bar.add_task(suite.name, total=len(jobs))
+        tally = sample_and_judge(
+            backend,
+            jobs,
+            sampling_params(cfg, suite),
+            lambda job, g: _row(suite, *job.context, g),
+            log.write,
+            progress=lambda _: bar.advance(task),
+        )
+    for kind, counts in (("skipped", tally.skipped), ("failed", tally.failed)):
+        for why, n in counts.items():
+            problems[kind][why] = problems[kind].get(why, 0) + n
 
 
 def _row(suite: Suite, item: EvalItem, s: int, prompt: str, gold, g: Generation) -> dict:

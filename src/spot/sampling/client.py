@@ -20,6 +20,7 @@ by ``***``, counted in ``Usage.key_echoes`` and reported when the client closes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -62,6 +63,13 @@ class EndpointConfig:
     """Base of the exponential backoff in seconds (full jitter, capped at 60 s)."""
     rpm: float = 0.0
     """Requests per minute limit (0: none)."""
+
+    @classmethod
+    def of(cls, cfg) -> EndpointConfig:
+        """The endpoint a stage's config names: each of these fields it has (the rest at their
+        defaults: elicit and eval set no rate limit)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)})
 
 
 class RequestFailed(Exception):

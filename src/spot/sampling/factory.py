@@ -89,20 +89,13 @@ def backend_for(cfg) -> Backend:
     """The backend a stage's config names (elicit and eval share these fields: backend,
     model, base_url, api_key_env, timeout, max_retries, raw_prompt, template_args, dtype,
     batch_size, concurrency, seed, and the engine options of :class:`EngineOptions`)."""
-    endpoint = EndpointConfig(
-        base_url=cfg.base_url,
-        model=cfg.model,
-        api_key_env=cfg.api_key_env,
-        timeout=cfg.timeout,
-        max_retries=cfg.max_retries,
-    )
     return make_backend(
         cfg.backend,
         cfg.model,
         chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
         dtype=cfg.dtype,
         batch_size=cfg.batch_size,
-        endpoint=endpoint,
+        endpoint=EndpointConfig.of(cfg),
         concurrency=cfg.concurrency,
         seed=cfg.seed,
         engine=EngineOptions.of(cfg),

@@ -16,15 +16,7 @@ def build(cfg: RectifyConfig, todo: list[Sample]) -> APIOracle:
 class APIOracle:
     def __init__(self, cfg: RectifyConfig):
         self.cfg = cfg
-        self.endpoint = EndpointConfig(
-            base_url=cfg.base_url,
-            model=cfg.model,
-            api_key_env=cfg.api_key_env,
-            timeout=cfg.timeout,
-            max_retries=cfg.max_retries,
-            rpm=cfg.rpm,
-            backoff=cfg.backoff,
-        )
+        self.endpoint = EndpointConfig.of(cfg)
         self.client: ChatClient | None = None
 
     async def __call__(self, sample: Sample, prompt: str) -> Outcome:

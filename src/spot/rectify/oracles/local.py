@@ -26,12 +26,12 @@ def build(cfg: RectifyConfig, todo: list[Sample]) -> Oracle:
 
 class LocalOracle:
     def __init__(self, cfg: RectifyConfig):
-        from spot.models.loading import load_model
+        from spot.models.chat import ChatOptions
         from spot.sampling.batcher import Batcher
-        from spot.sampling.hf import HFBackend
+        from spot.sampling.factory import make_backend
 
-        model, tokenizer = load_model(cfg.model)
-        self.backend = HFBackend(model, tokenizer, batch_size=min(cfg.concurrency, 32))
+        batch = min(cfg.concurrency, 32)
+        self.backend = make_backend("hf", cfg.model, chat=ChatOptions(), batch_size=batch)
         self.batcher = Batcher(self.backend, self.backend.batch_size, max_wait_ms=20)
         temperature = 0.7 if cfg.temperature is None else cfg.temperature
         self.params = SamplingParams(max_new_tokens=cfg.answer_tokens(), temperature=temperature)
