@@ -44,8 +44,9 @@ def timed(fn, repeat: int = 3):
 
 
 def mask_row(t: int) -> dict:
-    batch = build_layout([[pair_unit(t, b, 2)] for b in range(2)], 4, 0, four_d=True,
-                         dtype=torch.float32)  # fmt: skip
+    batch = build_layout(
+        [[pair_unit(t, b, 2)] for b in range(2)], 4, 0, four_d=True, dtype=torch.float32
+    )
     dense, dense_s = timed(lambda: batch.attention_mask("sdpa"))
     block, block_s = timed(lambda: batch.attention_mask("flex_attention"), repeat=1)
     block_bytes = sum(v.nbytes for v in vars(block).values() if torch.is_tensor(v))
@@ -67,14 +68,22 @@ def step_time(t: int) -> float:
     from spot.train import head
     from spot.train.forward import run
 
-    config = Qwen3Config(vocab_size=4096, hidden_size=256, intermediate_size=768,
-                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                         head_dim=64, max_position_embeddings=t,
-                         attn_implementation="sdpa")  # fmt: skip
+    config = Qwen3Config(
+        vocab_size=4096,
+        hidden_size=256,
+        intermediate_size=768,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=64,
+        max_position_embeddings=t,
+        attn_implementation="sdpa",
+    )
     model = Qwen3ForCausalLM(config)
     head.install(model)
-    batch = build_layout([[pair_unit(t, b, 2)] for b in range(2)], 4, 0, four_d=True,
-                         dtype=torch.float32)  # fmt: skip
+    batch = build_layout(
+        [[pair_unit(t, b, 2)] for b in range(2)], 4, 0, four_d=True, dtype=torch.float32
+    )
 
     def step():
         loss = batch.sums(run(model, batch)).sum()
@@ -90,15 +99,29 @@ def main() -> None:
     args = parser.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
     steps = {int(x) for x in args.step_lengths.split(",") if x}
-    cols = ["T", "dense fp32 MB", "dense bf16 MB", "block MB", "dense build s",
-            "block build s", "pattern vectors MB", "SDPA step s"]  # fmt: skip
+    cols = [
+        "T",
+        "dense fp32 MB",
+        "dense bf16 MB",
+        "block MB",
+        "dense build s",
+        "block build s",
+        "pattern vectors MB",
+        "SDPA step s",
+    ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for t in lengths:
         row = mask_row(t)
         row["SDPA step s"] = step_time(t) if t in steps else float("nan")
-        print("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c])
-                                for c in cols) + " |", flush=True)  # fmt: skip
+        print(
+            "| "
+            + " | ".join(
+                f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols
+            )
+            + " |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,14 @@ SUITES = ("toy-arith", "toy-ood")
 def compare_with_naive(n: int, max_new_tokens: int, batch_size: int) -> None:
     out = Path(tempfile.mkdtemp()) / "eval"
     cfg = EvalConfig(
-        model="toy", suite=",".join(SUITES), out=out, toy_n=n, k="1",
-        max_new_tokens=max_new_tokens, batch_size=batch_size,
-    )  # fmt: skip
+        model="toy",
+        suite=",".join(SUITES),
+        out=out,
+        toy_n=n,
+        k="1",
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+    )
     t = time.perf_counter()
     evaluate(cfg, Console(stderr=True, quiet=True))
     ours = time.perf_counter() - t
@@ -50,14 +55,22 @@ def compare_with_naive(n: int, max_new_tokens: int, batch_size: int) -> None:
     texts, naive_tokens = naive(model, tokenizer, [r["prompt"] for r in rows], max_new_tokens)
     base = time.perf_counter() - t
     same = sum(r["response"] == x for r, x in zip(rows, texts, strict=True))
-    print(f"{' + '.join(SUITES)}, {n} questions each, greedy, max {max_new_tokens} new tokens, "
-          f"{torch.get_num_threads()} threads")  # fmt: skip
-    print(f"spot eval (hf backend, batch {batch_size}, model load and scoring included): "
-          f"{ours_tokens} tokens in {ours:.1f} s = {ours_tokens / ours:.0f} tokens/s")  # fmt: skip
-    print(f"naive model.generate one at a time: {naive_tokens} tokens in {base:.1f} s "
-          f"= {naive_tokens / base:.0f} tokens/s")  # fmt: skip
-    print(f"speed-up {ours_tokens / ours / (naive_tokens / base):.1f}x; identical outputs "
-          f"{same}/{len(rows)}")  # fmt: skip
+    print(
+        f"{' + '.join(SUITES)}, {n} questions each, greedy, max {max_new_tokens} new tokens, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        f"spot eval (hf backend, batch {batch_size}, model load and scoring included): "
+        f"{ours_tokens} tokens in {ours:.1f} s = {ours_tokens / ours:.0f} tokens/s"
+    )
+    print(
+        f"naive model.generate one at a time: {naive_tokens} tokens in {base:.1f} s "
+        f"= {naive_tokens / base:.0f} tokens/s"
+    )
+    print(
+        f"speed-up {ours_tokens / ours / (naive_tokens / base):.1f}x; identical outputs "
+        f"{same}/{len(rows)}"
+    )
 
 
 def paper_suite(batch_size: int) -> None:
@@ -68,8 +81,10 @@ def paper_suite(batch_size: int) -> None:
     total = time.perf_counter() - t
     for name, s in scores["suites"].items():
         rows = [json.loads(x) for x in (out / name / "samples.jsonl").open()]
-        print(f"{name}: {s['items']} questions x {s['k']}, {sum(r['n_tokens'] for r in rows)} "
-              f"tokens, skipped {sum(s['skipped'].values())} (over the toy context)")  # fmt: skip
+        print(
+            f"{name}: {s['items']} questions x {s['k']}, {sum(r['n_tokens'] for r in rows)} "
+            f"tokens, skipped {sum(s['skipped'].values())} (over the toy context)"
+        )
     print(f"whole paper suite (without GPQA) on the toy model: {total / 60:.1f} min")
 
 

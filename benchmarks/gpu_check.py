@@ -68,16 +68,50 @@ class Size:
     timeout: float  # seconds a variant may take before it is stopped and reported failed
 
 
-GPU = Size(hidden=1024, layers=28, heads=16, kv_heads=8, head_dim=128, intermediate=3072,
-           vocab=151_936, words=32_000, pairs=64, prompt=1024, response=1024, edit=(0.75, 0.75),
-           span=32, batch=16, micro=2, steps=10, warmup=2, timeout=180)  # fmt: skip
+GPU = Size(
+    hidden=1024,
+    layers=28,
+    heads=16,
+    kv_heads=8,
+    head_dim=128,
+    intermediate=3072,
+    vocab=151_936,
+    words=32_000,
+    pairs=64,
+    prompt=1024,
+    response=1024,
+    edit=(0.75, 0.75),
+    span=32,
+    batch=16,
+    micro=2,
+    steps=10,
+    warmup=2,
+    timeout=180,
+)
 """Qwen3-0.6B's shape (596M parameters, tied embeddings); 4,108 nominal tokens a pair. The
 edit position is fixed so every micro-batch has one shape: FlexAttention compiles once per
 mode, not once per length. Micro-batch 2: TRL's full-vocabulary logits (4 rows x 2,054
 positions x 151,936) and their log-softmax must fit an 80 GB card with room to spare."""
-TINY = Size(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, intermediate=192,
-            vocab=8192, words=2000, pairs=8, prompt=48, response=64, edit=(0.5, 0.9), span=4,
-            batch=4, micro=2, steps=3, warmup=1, timeout=120)  # fmt: skip
+TINY = Size(
+    hidden=64,
+    layers=2,
+    heads=4,
+    kv_heads=2,
+    head_dim=16,
+    intermediate=192,
+    vocab=8192,
+    words=2000,
+    pairs=8,
+    prompt=48,
+    response=64,
+    edit=(0.5, 0.9),
+    span=4,
+    batch=4,
+    micro=2,
+    steps=3,
+    warmup=1,
+    timeout=120,
+)
 
 BETA = 0.1
 STEP1_LOSS_TOL = 0.02
@@ -111,12 +145,20 @@ def build_model_dir(path: Path, size: Size, device: str) -> int:
 
     tok = word_tokenizer(size.words)
     config = Qwen3Config(
-        vocab_size=size.vocab, hidden_size=size.hidden, num_hidden_layers=size.layers,
-        num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,
-        head_dim=size.head_dim, intermediate_size=size.intermediate,
-        max_position_embeddings=40_960, rope_theta=1_000_000.0, tie_word_embeddings=True,
-        eos_token_id=2, pad_token_id=0, bos_token_id=0,
-    )  # fmt: skip
+        vocab_size=size.vocab,
+        hidden_size=size.hidden,
+        num_hidden_layers=size.layers,
+        num_attention_heads=size.heads,
+        num_key_value_heads=size.kv_heads,
+        head_dim=size.head_dim,
+        intermediate_size=size.intermediate,
+        max_position_embeddings=40_960,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=True,
+        eos_token_id=2,
+        pad_token_id=0,
+        bos_token_id=0,
+    )
     torch.manual_seed(0)
     with torch.device(device):  # a 0.6B init is seconds on the GPU, longer on CPU
         model = Qwen3ForCausalLM(config)
@@ -143,9 +185,12 @@ def write_pairs(path: Path, size: Size, seed: int = 1) -> None:
             good, bad = words(size.span), words(size.span)
             while bad[0] == good[0]:  # the spans differ from their first word
                 bad = words(size.span)
-            row = {"id": f"p{i}", "prompt": " ".join(words(size.prompt)),
-                   "chosen": " ".join(common + good + tail),
-                   "rejected": " ".join(common + bad + tail)}  # fmt: skip
+            row = {
+                "id": f"p{i}",
+                "prompt": " ".join(words(size.prompt)),
+                "chosen": " ".join(common + good + tail),
+                "rejected": " ".join(common + bad + tail),
+            }
             f.write(json.dumps(row) + "\n")
 
 
@@ -159,8 +204,10 @@ def pair_tokens(model: Path, data: Path) -> list[int]:
     counts = []
     for line in data.open():
         row = json.loads(line)
-        sides = [encode(tok, row["prompt"], row[s], chat=ChatOptions(), max_length=1 << 20)
-                 for s in ("chosen", "rejected")]  # fmt: skip
+        sides = [
+            encode(tok, row["prompt"], row[s], chat=ChatOptions(), max_length=1 << 20)
+            for s in ("chosen", "rejected")
+        ]
         counts.append(sum(len(e.prompt) + len(e.completion) for e in sides))
     return counts
 
@@ -188,9 +235,13 @@ def run_child(args: list[str], log: Path, timeout: float) -> dict:
     started = time.perf_counter()
     with open(log, "w") as out:
         try:
-            code = subprocess.run([sys.executable, str(HERE / "gpu_check_child.py"), *args],
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                  check=False).returncode  # fmt: skip
+            code = subprocess.run(
+                [sys.executable, str(HERE / "gpu_check_child.py"), *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            ).returncode
         except subprocess.TimeoutExpired:
             code = f"timeout after {timeout:.0f} s"
     wall = time.perf_counter() - started
@@ -210,8 +261,9 @@ def summarise(result: dict, size: Size, per_pair: float, params: int, peak: floa
     tokens_per_s = size.batch * per_pair / step_s
     expected = 2 * math.log(2) if result["loss_type"] in ("bce", "bco_pair") else math.log(2)
     loss_err = abs(result["step1"]["loss"] - expected)
-    reward_err = max(abs(result["step1"]["rewards/chosen"]),
-                     abs(result["step1"]["rewards/rejected"]))  # fmt: skip
+    reward_err = max(
+        abs(result["step1"]["rewards/chosen"]), abs(result["step1"]["rewards/rejected"])
+    )
     return {
         "step_s": step_s,
         "tokens_per_s": tokens_per_s,
@@ -224,8 +276,10 @@ def summarise(result: dict, size: Size, per_pair: float, params: int, peak: floa
 
 
 def table(rows: list[dict], memory: str) -> str:
-    head = (f"| variant | step s | tokens/s/GPU | MFU | peak {memory} GiB | step-1 loss "
-            f"(expected) | step-1 rewards +/- | check | wall s |")  # fmt: skip
+    head = (
+        f"| variant | step s | tokens/s/GPU | MFU | peak {memory} GiB | step-1 loss "
+        f"(expected) | step-1 rewards +/- | check | wall s |"
+    )
     lines = [head, "|" + "---|" * 9]
     for r in rows:
         if "skip" in r or "error" in r:
@@ -246,12 +300,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cpu", action="store_true", help="run on CPU (no GPU needed)")
     ap.add_argument("--tiny", action="store_true", help="a tiny Qwen3 and workload (seconds)")
-    ap.add_argument("--json", type=Path, default=None,
-                    help="results file (default: $OUT/gpu_check.json, else ./)")  # fmt: skip
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="results file (default: $OUT/gpu_check.json, else ./)",
+    )
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp)")
     ap.add_argument("--only", default="", help="comma-separated variant names to run")
-    ap.add_argument("--budget", type=float, default=350,
-                    help="seconds for it all (a variant running over is stopped)")  # fmt: skip
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=350,
+        help="seconds for it all (a variant running over is stopped)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -272,18 +334,25 @@ def main() -> int:
     per_pair = sum(pair_tokens(model, data)) / size.pairs
     peak = peak_matmul(device)
     gpu = torch.cuda.get_device_name() if device == "cuda" else f"CPU ({os.cpu_count()} cores)"
-    print(f"gpu_check: {gpu}; Qwen3 {params / 1e6:.1f}M parameters, vocabulary {size.vocab}; "
-          f"{size.pairs} pairs of {per_pair:.0f} nominal tokens; bf16 matmul peak "
-          f"{peak / 1e12:.3f} TFLOP/s; built in {time.perf_counter() - started:.1f} s",
-          flush=True)  # fmt: skip
+    print(
+        f"gpu_check: {gpu}; Qwen3 {params / 1e6:.1f}M parameters, vocabulary {size.vocab}; "
+        f"{size.pairs} pairs of {per_pair:.0f} nominal tokens; bf16 matmul peak "
+        f"{peak / 1e12:.3f} TFLOP/s; built in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
 
     only = {n.strip() for n in args.only.split(",") if n.strip()}
     rows: list[dict] = []
     report = {
-        "device": gpu, "size": asdict(size), "params": params, "nominal_tokens_per_pair":
-        per_pair, "peak_bf16_flops": peak, "beta": BETA, "variants": rows,
+        "device": gpu,
+        "size": asdict(size),
+        "params": params,
+        "nominal_tokens_per_pair": per_pair,
+        "peak_bf16_flops": peak,
+        "beta": BETA,
+        "variants": rows,
         "versions": versions(),
-    }  # fmt: skip
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     for v in variants(args.cpu):
         if only and v["name"] not in only:
@@ -293,21 +362,47 @@ def main() -> int:
             print(f"gpu_check: {v['name']}: not run ({v['skip']})", flush=True)
             continue
         slug = v["name"].replace(" ", "-")
-        child = ["--kind", v["kind"], "--model", str(model), "--data", str(data),
-                 "--out", str(work / slug), "--result", str(work / f"{slug}.json"),
-                 "--layout", v["layout"], "--attn", v["attn"], "--device", device,
-                 "--batch", str(size.batch), "--micro", str(size.micro),
-                 "--steps", str(size.steps), "--beta", str(BETA)]  # fmt: skip
+        child = [
+            "--kind",
+            v["kind"],
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--out",
+            str(work / slug),
+            "--result",
+            str(work / f"{slug}.json"),
+            "--layout",
+            v["layout"],
+            "--attn",
+            v["attn"],
+            "--device",
+            device,
+            "--batch",
+            str(size.batch),
+            "--micro",
+            str(size.micro),
+            "--steps",
+            str(size.steps),
+            "--beta",
+            str(BETA),
+        ]
         left = args.budget - (time.perf_counter() - started)
         result = run_child(child, work / f"{slug}.log", min(size.timeout, max(left, 1)))
         row = {**v, **result}
         if "error" not in result:
             row.update(summarise(result, size, per_pair, params, peak))
         rows.append(row)
-        print(f"gpu_check: {v['name']}: " + (
-            f"FAILED, log {work / slug}.log:\n{result['log_tail']}" if "error" in result
-            else f"{row['tokens_per_s']:,.0f} tokens/s, step-1 loss {row['step1']['loss']:.6f}"
-        ), flush=True)  # fmt: skip
+        print(
+            f"gpu_check: {v['name']}: "
+            + (
+                f"FAILED, log {work / slug}.log:\n{result['log_tail']}"
+                if "error" in result
+                else f"{row['tokens_per_s']:,.0f} tokens/s, step-1 loss {row['step1']['loss']:.6f}"
+            ),
+            flush=True,
+        )
         out.write_text(json.dumps(report, indent=2) + "\n")  # what ran so far, if stopped later
 
     report["seconds"] = time.perf_counter() - started

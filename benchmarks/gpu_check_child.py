@@ -26,14 +26,45 @@ def spot(args) -> dict:
     from spot.cli import main as spot_main
 
     sys.argv = [
-        "spot", "train", "--model", args.model, "--data", args.data, "--out", args.out,
-        "--objective", "bce", "--beta", str(args.beta), "--batch-size", str(args.batch),
-        "--micro-batch-size", str(args.micro), "--max-steps", str(args.steps),
-        "--lr", "1e-6", "--warmup-ratio", "0", "--schedule", "constant",
-        "--max-length", "16384", "--mixed-precision", "bf16", "--pair-layout", args.layout,
-        "--attn-implementation", args.attn, "--ref-batch-size", str(args.micro),
-        "--ref-cache", str(Path(args.out) / "ref-cache"), "--keep-checkpoints", "1",
-    ]  # fmt: skip
+        "spot",
+        "train",
+        "--model",
+        args.model,
+        "--data",
+        args.data,
+        "--out",
+        args.out,
+        "--objective",
+        "bce",
+        "--beta",
+        str(args.beta),
+        "--batch-size",
+        str(args.batch),
+        "--micro-batch-size",
+        str(args.micro),
+        "--max-steps",
+        str(args.steps),
+        "--lr",
+        "1e-6",
+        "--warmup-ratio",
+        "0",
+        "--schedule",
+        "constant",
+        "--max-length",
+        "16384",
+        "--mixed-precision",
+        "bf16",
+        "--pair-layout",
+        args.layout,
+        "--attn-implementation",
+        args.attn,
+        "--ref-batch-size",
+        str(args.micro),
+        "--ref-cache",
+        str(Path(args.out) / "ref-cache"),
+        "--keep-checkpoints",
+        "1",
+    ]
     try:
         spot_main()
     except SystemExit as e:  # typer exits 0 after a command
@@ -67,32 +98,51 @@ def trl(args) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     rows = [json.loads(x) for x in open(args.data)]
-    dataset = Dataset.from_list([
-        {"prompt": [{"role": "user", "content": r["prompt"]}],
-         "chosen": [{"role": "assistant", "content": r["chosen"]}],
-         "rejected": [{"role": "assistant", "content": r["rejected"]}]}
-        for r in rows
-    ])  # fmt: skip
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["prompt"]}],
+                "chosen": [{"role": "assistant", "content": r["chosen"]}],
+                "rejected": [{"role": "assistant", "content": r["rejected"]}],
+            }
+            for r in rows
+        ]
+    )
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(
         args.model, dtype=torch.float32, attn_implementation=args.attn
     )  # fp32 weights and bf16 autocast, as spot (--mixed-precision bf16)
     loss_type = trl_loss_type()
     config = DPOConfig(
-        output_dir=args.out, loss_type=[loss_type], beta=args.beta,
-        precompute_ref_log_probs=True, precompute_ref_batch_size=args.micro,
+        output_dir=args.out,
+        loss_type=[loss_type],
+        beta=args.beta,
+        precompute_ref_log_probs=True,
+        precompute_ref_batch_size=args.micro,
         per_device_train_batch_size=args.micro,
-        gradient_accumulation_steps=args.batch // args.micro, max_steps=args.steps,
-        learning_rate=1e-6, lr_scheduler_type="constant", warmup_steps=0, max_length=None,
-        use_cpu=args.device == "cpu", bf16=True, gradient_checkpointing=False,
-        report_to="none", logging_steps=1, save_strategy="no", dataloader_num_workers=0,
+        gradient_accumulation_steps=args.batch // args.micro,
+        max_steps=args.steps,
+        learning_rate=1e-6,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_length=None,
+        use_cpu=args.device == "cpu",
+        bf16=True,
+        gradient_checkpointing=False,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="no",
+        dataloader_num_workers=0,
         seed=0,
-    )  # fmt: skip
+    )
     clock = StepClock(args.device)
     trainer = DPOTrainer(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
         callbacks=[clock.callback(TrainerCallback)],
-    )  # fmt: skip
+    )
     trainer.train()
     first = next(h for h in trainer.state.log_history if "loss" in h)
     return {

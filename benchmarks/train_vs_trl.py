@@ -46,8 +46,9 @@ def word_tokenizer(words: int):
         vocab[word] = len(vocab)
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>",
-                                  pad_token="<|endoftext|>", unk_token="[UNK]")  # fmt: skip
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="[UNK]"
+    )
     tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
     tok.chat_template = CHATML
     return tok
@@ -59,11 +60,19 @@ def build_model_dir(path: Path, *, hidden: int = 256, layers: int = 4) -> int:
 
     tok = word_tokenizer(WORDS - 7)
     config = Qwen3Config(
-        vocab_size=len(tok.get_vocab()), hidden_size=hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4,
-        intermediate_size=4 * hidden, max_position_embeddings=2048, tie_word_embeddings=True,
-        eos_token_id=2, pad_token_id=0, bos_token_id=0,
-    )  # fmt: skip
+        vocab_size=len(tok.get_vocab()),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=hidden // 4,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        eos_token_id=2,
+        pad_token_id=0,
+        bos_token_id=0,
+    )
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(config)
     model.save_pretrained(path)
@@ -93,8 +102,13 @@ def write_pairs(path: Path, n: int, *, prompt: int, response: int, shared: float
 def run_measured(args: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in GB, stdout) of a child process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})  # fmt: skip
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
@@ -105,20 +119,55 @@ def run_measured(args: list[str], env: dict | None = None) -> tuple[float, float
 
 def spot_run(model: Path, data: Path, out: Path, steps: int, micro: int, *extra: str):
     args = [
-        sys.executable, "-m", "spot", "train", "--model", str(model), "--data", str(data),
-        "--out", str(out), "--objective", "bce", "--beta", "0.1", "--batch-size", "8",
-        "--micro-batch-size", str(micro), "--max-steps", str(steps), "--lr", "1e-5",
-        "--warmup-ratio", "0", "--schedule", "constant", "--max-length", "2048",
-        "--ref-cache", str(out / "ref-cache"), "--ref-batch-size", "8", *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "spot",
+        "train",
+        "--model",
+        str(model),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--objective",
+        "bce",
+        "--beta",
+        "0.1",
+        "--batch-size",
+        "8",
+        "--micro-batch-size",
+        str(micro),
+        "--max-steps",
+        str(steps),
+        "--lr",
+        "1e-5",
+        "--warmup-ratio",
+        "0",
+        "--schedule",
+        "constant",
+        "--max-length",
+        "2048",
+        "--ref-cache",
+        str(out / "ref-cache"),
+        "--ref-batch-size",
+        "8",
+        *extra,
+    ]
     seconds, rss, _ = run_measured(args)
     first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     return seconds, rss, first["loss"]
 
 
 def trl_run(model: Path, data: Path, out: Path, steps: int, micro: int):
-    args = [sys.executable, str(HERE / "trl_dpo_run.py"), str(model), str(data), str(out),
-            str(steps), str(micro)]  # fmt: skip
+    args = [
+        sys.executable,
+        str(HERE / "trl_dpo_run.py"),
+        str(model),
+        str(data),
+        str(out),
+        str(steps),
+        str(micro),
+    ]
     seconds, rss, text = run_measured(args)
     first = json.loads(text.strip().splitlines()[-1])["first_loss"]
     return seconds, rss, first
@@ -157,28 +206,43 @@ def compare(label: str, model: Path, data: Path, work: Path, args, params: int) 
     rows = {}
     for name, fn in (("spot", spot_run), ("trl", trl_run)):
         seconds, rss, first = fn(model, data, work / f"{label}-{name}", args.steps, args.micro)
-        rows[name] = {"seconds": seconds, "rss_gb": rss, "first_loss": first,
-                      "tokens_per_s": tokens / seconds, "flops_per_s": flops / seconds}  # fmt: skip
-        print(f"  {label} {name}: {seconds:.1f} s, peak {rss:.2f} GB, first loss {first:.6f}, "
-              f"{tokens / seconds:.0f} tokens/s", flush=True)  # fmt: skip
+        rows[name] = {
+            "seconds": seconds,
+            "rss_gb": rss,
+            "first_loss": first,
+            "tokens_per_s": tokens / seconds,
+            "flops_per_s": flops / seconds,
+        }
+        print(
+            f"  {label} {name}: {seconds:.1f} s, peak {rss:.2f} GB, first loss {first:.6f}, "
+            f"{tokens / seconds:.0f} tokens/s",
+            flush=True,
+        )
     s, t = rows["spot"], rows["trl"]
-    rows["ratio"] = {"tokens_per_s": s["tokens_per_s"] / t["tokens_per_s"],
-                     "rss": s["rss_gb"] / t["rss_gb"],
-                     "first_loss_diff": abs(s["first_loss"] - t["first_loss"])}  # fmt: skip
+    rows["ratio"] = {
+        "tokens_per_s": s["tokens_per_s"] / t["tokens_per_s"],
+        "rss": s["rss_gb"] / t["rss_gb"],
+        "first_loss_diff": abs(s["first_loss"] - t["first_loss"]),
+    }
     return rows
 
 
 def bf16_difference(model: Path, data: Path, work: Path, args) -> dict:
     """spot with bf16 autocast: speed, and how far its reference log-probs move from fp32."""
     out = work / "bf16"
-    seconds, rss, _ = spot_run(model, data, out, args.steps, args.micro, "--mixed-precision",
-                               "bf16")  # fmt: skip
+    seconds, rss, _ = spot_run(
+        model, data, out, args.steps, args.micro, "--mixed-precision", "bf16"
+    )
     fp32 = _cached(work / "shared-spot" / "ref-cache")
     bf16 = _cached(out / "ref-cache")
     per_pair = nominal_tokens(model, data) / args.pairs / 2
     diff = (fp32 - bf16).abs()
-    return {"seconds": seconds, "rss_gb": rss, "logp_abs_diff_per_sequence": diff.mean().item(),
-            "logp_abs_diff_per_token": diff.mean().item() / per_pair}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "rss_gb": rss,
+        "logp_abs_diff_per_sequence": diff.mean().item(),
+        "logp_abs_diff_per_token": diff.mean().item() / per_pair,
+    }
 
 
 def _cached(cache: Path) -> torch.Tensor:
@@ -192,15 +256,21 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=48)
     ap.add_argument("--micro", type=int, default=2)
     ap.add_argument("--skip-smollm2", action="store_true")
-    ap.add_argument("--cases", default="shared,unrelated,bf16,smollm2",
-                    help="which comparisons to run (comma-separated)")  # fmt: skip
+    ap.add_argument(
+        "--cases",
+        default="shared,unrelated,bf16,smollm2",
+        help="which comparisons to run (comma-separated)",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="spot-vs-trl-"))
     model = work / "model"
     params = build_model_dir(model)
     peak = peak_matmul_flops()
-    print(f"model: {params / 1e6:.1f}M parameters, vocabulary {WORDS}; peak fp32 matmul "
-          f"{peak / 1e9:.1f} GFLOP/s; {torch.get_num_threads()} threads", flush=True)  # fmt: skip
+    print(
+        f"model: {params / 1e6:.1f}M parameters, vocabulary {WORDS}; peak fp32 matmul "
+        f"{peak / 1e9:.1f} GFLOP/s; {torch.get_num_threads()} threads",
+        flush=True,
+    )
     results = {"params": params, "peak_flops": peak}
     cases = args.cases.split(",")
     for label, shared in (("shared", 0.6), ("unrelated", 0.0)):
@@ -232,9 +302,17 @@ def smollm2(work: Path, args) -> dict | None:
         for i in range(16):
             common = [rng.choice(words) for _ in range(90)]
             tails = [[rng.choice(words) for _ in range(60)] for _ in range(2)]
-            f.write(json.dumps({"id": f"s{i}", "prompt": " ".join(rng.choice(words) for _ in
-                                range(60)), "chosen": " ".join(common + tails[0]),
-                                "rejected": " ".join(common + tails[1])}) + "\n")  # fmt: skip
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"s{i}",
+                        "prompt": " ".join(rng.choice(words) for _ in range(60)),
+                        "chosen": " ".join(common + tails[0]),
+                        "rejected": " ".join(common + tails[1]),
+                    }
+                )
+                + "\n"
+            )
     small = argparse.Namespace(steps=2, pairs=16, micro=args.micro)
     params = 134_515_008
     return compare("smollm2", model, data, work, small, params)

@@ -54,8 +54,10 @@ def encoded_pairs(pairs: Path, tokenizer, n: int) -> list:
     out = []
     for line in pairs.read_text().splitlines()[:n]:
         r = json.loads(line)
-        good, bad = (encode(tokenizer, r["prompt"], r[s], chat=ChatOptions(), max_length=1024)
-                     for s in ("chosen", "rejected"))  # fmt: skip
+        good, bad = (
+            encode(tokenizer, r["prompt"], r[s], chat=ChatOptions(), max_length=1024)
+            for s in ("chosen", "rejected")
+        )
         shared = torch.zeros(len(bad.completion), dtype=torch.bool)
         for op in LCSseq.opcodes(bad.completion, good.completion):
             if op.tag == "equal":
@@ -86,8 +88,13 @@ def pair_table(model_dir: str, pairs: list) -> torch.Tensor:
         lg = completion_logps(model, good, tok.pad_token_id, "cpu").logps  # (B, Tc), 0 past end
         lb = completion_logps(model, bad, tok.pad_token_id, "cpu").logps
         shared, prefix = (pad_sequence(m, batch_first=True) for m in (shared, prefix))
-        parts = [lg.sum(1), lb.sum(1), (lb * shared).sum(1), (lb * ~shared).sum(1),
-                 (lb * prefix).sum(1)]  # fmt: skip
+        parts = [
+            lg.sum(1),
+            lb.sum(1),
+            (lb * shared).sum(1),
+            (lb * ~shared).sum(1),
+            (lb * prefix).sum(1),
+        ]
         out.append(torch.stack(parts, 1))
     return torch.cat(out)
 
@@ -115,30 +122,53 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
             continue
         moved = (pair_table(str(run / "final"), pairs) - ref).mean(0)  # nats per pair
         m = last_metrics(run)
-        late = late_means(run, ("delta", "tether/chosen", "tether/rejected", "rewards/chosen",
-                                "rewards/rejected"))  # fmt: skip  (one call, its key list)
-        runs.append({
-            "name": run.name, "objective": settings["objective"], "lr": settings["lr"],
-            "seed": settings["seed"], "optimizer": settings.get("optimizer", "adamw"),
-            "data": Path(settings["data"]).name, "settings": defining(settings),
-            "eval_dir": str(root / "eval" / run.name), "base_dir": str(root / "eval" / "base"),
-            **{f"d_{k}": got[k][0] - base[k][0] for k in got},
-            **{f"se_{k}": got[k][1] for k in got},
-            "dlogp_chosen": moved[0].item(), "dlogp_rejected": moved[1].item(),
-            "dlogp_rejected_shared": moved[2].item(), "dlogp_rejected_own": moved[3].item(),
-            "dlogp_rejected_prefix": moved[4].item(),
-            "dist_rel": m.get("dist/rel"), "prior_worst_token": m.get("prior/worst_token"),
-            "prior_logp": m.get("prior/logp"), "delta": late.get("delta"),
-            "tether_chosen": late.get("tether/chosen"),
-            "tether_rejected": late.get("tether/rejected"),
-            "reward_chosen": late.get("rewards/chosen"),
-            "reward_rejected": late.get("rewards/rejected"), "steps": m.get("step"),
-        })  # fmt: skip  (one record, read as a table of its fields)
+        late = late_means(
+            run, ("delta", "tether/chosen", "tether/rejected", "rewards/chosen", "rewards/rejected")
+        )
+        runs.append(
+            {
+                "name": run.name,
+                "objective": settings["objective"],
+                "lr": settings["lr"],
+                "seed": settings["seed"],
+                "optimizer": settings.get("optimizer", "adamw"),
+                "data": Path(settings["data"]).name,
+                "settings": defining(settings),
+                "eval_dir": str(root / "eval" / run.name),
+                "base_dir": str(root / "eval" / "base"),
+                **{f"d_{k}": got[k][0] - base[k][0] for k in got},
+                **{f"se_{k}": got[k][1] for k in got},
+                "dlogp_chosen": moved[0].item(),
+                "dlogp_rejected": moved[1].item(),
+                "dlogp_rejected_shared": moved[2].item(),
+                "dlogp_rejected_own": moved[3].item(),
+                "dlogp_rejected_prefix": moved[4].item(),
+                "dist_rel": m.get("dist/rel"),
+                "prior_worst_token": m.get("prior/worst_token"),
+                "prior_logp": m.get("prior/logp"),
+                "delta": late.get("delta"),
+                "tether_chosen": late.get("tether/chosen"),
+                "tether_rejected": late.get("tether/rejected"),
+                "reward_chosen": late.get("rewards/chosen"),
+                "reward_rejected": late.get("rewards/rejected"),
+                "steps": m.get("step"),
+            }
+        )
     return runs
 
 
-IGNORED = {"seed", "out", "data", "resume", "ref_cache", "report_to", "eval_every",
-           "save_every", "keep_checkpoints", "threads"}  # fmt: skip  (a set of names)
+IGNORED = {
+    "seed",
+    "out",
+    "data",
+    "resume",
+    "ref_cache",
+    "report_to",
+    "eval_every",
+    "save_every",
+    "keep_checkpoints",
+    "threads",
+}
 """Settings that do not define a method: a group is every run equal in all the others."""
 
 
@@ -170,9 +200,10 @@ def varying(runs: list[dict]) -> list[str]:
     objective and lr, which have their own columns."""
     keys = set().union(*(r["settings"] for r in runs))
     return sorted(
-        k for k in keys - {"objective", "lr"}
+        k
+        for k in keys - {"objective", "lr"}
         if len({json.dumps(r["settings"].get(k)) for r in runs}) > 1
-    )  # fmt: skip  (one generator)
+    )
 
 
 def paired_over_seeds(rows: list[dict], suite: str) -> dict | None:
@@ -190,11 +221,22 @@ def paired_over_seeds(rows: list[dict], suite: str) -> dict | None:
 
 def table(runs: list[dict]) -> str:
     other = varying(runs)
-    keys = ("d_ood", "prior_worst_token", "tether_chosen", "delta", "dlogp_chosen",
-            "dlogp_rejected", "dlogp_rejected_prefix", "dist_rel")  # fmt: skip
-    head = ("| objective | data | lr | " + "".join(f"{k} | " for k in other) +
-            "seeds | Δ in-domain [95% CI] | Δ prior [95% CI] | Δ OOD | worst-token prior "
-            "| tether+ | δ | Δlog π(y+) | Δlog π(y-) | prefix | dist/rel |")  # fmt: skip
+    keys = (
+        "d_ood",
+        "prior_worst_token",
+        "tether_chosen",
+        "delta",
+        "dlogp_chosen",
+        "dlogp_rejected",
+        "dlogp_rejected_prefix",
+        "dist_rel",
+    )
+    head = (
+        "| objective | data | lr | "
+        + "".join(f"{k} | " for k in other)
+        + "seeds | Δ in-domain [95% CI] | Δ prior [95% CI] | Δ OOD | worst-token prior "
+        "| tether+ | δ | Δlog π(y+) | Δlog π(y-) | prefix | dist/rel |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for (data, _), rows in sorted(groups_of(runs).items(), key=lambda kv: _order(kv[1][0])):
         first = rows[0]
@@ -217,8 +259,9 @@ def _interval(vals: list[float], p: dict | None) -> str:
     mean, spread = mean_sd(vals)
     if p is None:
         return f"{100 * mean:+.1f} ± {100 * spread:.1f}"
-    return (f"{100 * mean:+.1f} [{100 * p['low']:+.1f}, {100 * p['high']:+.1f}]"
-            f" sd {100 * spread:.1f}")  # fmt: skip
+    return (
+        f"{100 * mean:+.1f} [{100 * p['low']:+.1f}, {100 * p['high']:+.1f}] sd {100 * spread:.1f}"
+    )
 
 
 def _fmt(key: str, vals: list[float]) -> str:
@@ -240,10 +283,11 @@ def frontier(runs: list[dict]) -> str:
         groups[(r["data"], json.dumps(method, sort_keys=True))][r["lr"]].append(r)
     other = varying(runs)
     lines = [
-        "| objective | data | " + "".join(f"{k} | " for k in other) +
-        "best lr | seeds | Δ in-domain | Δ prior | best lr with Δ prior ≥ -2 | Δ in-domain "
+        "| objective | data | "
+        + "".join(f"{k} | " for k in other)
+        + "best lr | seeds | Δ in-domain | Δ prior | best lr with Δ prior ≥ -2 | Δ in-domain "
         "| Δ prior |",
-    ]  # fmt: skip
+    ]
     lines.append("|" + "---|" * (lines[0].count("|") - 1))
     for (data, method), by_lr in sorted(groups.items()):
         settings = json.loads(method)
@@ -255,8 +299,12 @@ def frontier(runs: list[dict]) -> str:
         safe = [lr for lr in stats if stats[lr]["d_prior"][0] >= -0.02]
         kept = max(safe, key=lambda lr: stats[lr]["d_arith"][0]) if safe else None
         cells = [settings["objective"], data, *(str(settings.get(k, "")) for k in other)]
-        cells += [f"{best:g}", str(len(by_lr[best])), _pts(stats[best]["d_arith"]),
-                  _pts(stats[best]["d_prior"])]  # fmt: skip
+        cells += [
+            f"{best:g}",
+            str(len(by_lr[best])),
+            _pts(stats[best]["d_arith"]),
+            _pts(stats[best]["d_prior"]),
+        ]
         cells += (
             [f"{kept:g}", _pts(stats[kept]["d_arith"]), _pts(stats[kept]["d_prior"])]
             if kept is not None
@@ -275,17 +323,58 @@ def _pts(mean_sd: tuple[float, float]) -> str:
     return f"{100 * mean_sd[0]:+.1f} ± {100 * mean_sd[1]:.1f}"
 
 
+def by_entry(runs: list[dict]) -> dict[str, list[dict]]:
+    """Runs by their pipeline entry's name (the run name less its ``-sN`` seed suffix)."""
+    import re
+
+    out = defaultdict(list)
+    for r in runs:
+        out[re.sub(r"-s\d+$", "", r["name"])].append(r)
+    return out
+
+
+def between(runs: list[dict], pairs: list[str]) -> str:
+    """``A:B`` entries compared on the same items: B's seed-averaged per-item score minus A's
+    (spot.eval.paired: bootstrap interval, sign-flip p), per suite."""
+    from spot.eval import paired
+
+    entries = by_entry(runs)
+    lines = ["| B against A | suite | Δ [95% CI] p | seeds |", "|---|---|---|---|"]
+    for pair in pairs:
+        a, b = pair.split(":")
+        if a not in entries or b not in entries:
+            continue
+        for suite in ("toy-arith", "toy-prior"):
+            scores = []
+            for rows in (entries[a], entries[b]):
+                merged: dict[str, list[float]] = defaultdict(list)
+                for r in rows:
+                    path = Path(r["eval_dir"]) / suite / "samples.jsonl"
+                    for item, got in paired.item_scores(path).items():
+                        merged[item] += got
+                scores.append(dict(merged))
+            result = paired.compare(*scores)
+            seeds = f"{len(entries[b])} vs {len(entries[a])}"
+            lines.append(f"| {b} vs {a} | {suite} | {paired.cell(vars(result))} | {seeds} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path, nargs="+", help="run directories of one sweep")
     ap.add_argument("--pairs", type=int, default=256, help="surgical pairs for the pull-up")
+    ap.add_argument("--between", default="", help="entries compared on the same items: A:B,C:D")
     args = ap.parse_args()
     base = scores(args.run[0] / "eval" / "base" / "scores.json")
     runs = collect(args.run, args.pairs)
-    print(f"base: {json.dumps({k: round(v[0], 4) for k, v in base.items()})}; "
-          f"sampling SE {json.dumps({k: round(v[1], 4) for k, v in base.items()})}\n")  # fmt: skip
+    print(
+        f"base: {json.dumps({k: round(v[0], 4) for k, v in base.items()})}; "
+        f"sampling SE {json.dumps({k: round(v[1], 4) for k, v in base.items()})}\n"
+    )
     print(table(runs))
     print("\n" + frontier(runs))
+    if args.between:
+        print("\n" + between(runs, args.between.split(",")))
     print("\n```json\n" + json.dumps(runs, indent=1) + "\n```")
 
 

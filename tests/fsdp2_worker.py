@@ -38,29 +38,36 @@ def main(pairs: Path, out: Path, steps: int) -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     model, tokenizer = load_model("toy", "float32", device="cpu")
     head.install(model)
-    examples, _ = build_examples(pairs, tokenizer, paired=True, chat=ChatOptions(),
-                                 max_length=256)  # fmt: skip
+    examples, _ = build_examples(pairs, tokenizer, paired=True, chat=ChatOptions(), max_length=256)
     for layer in model.model.layers:
         fully_shard(layer)
     fully_shard(model)  # the root: embeddings, norm and the (tied) head
     held = sum(p.to_local().numel() for p in model.parameters())
-    (out / f"rank-{rank}.json").write_text(json.dumps({"rank": rank, "world": world,
-                                                       "held": held}))  # fmt: skip
+    (out / f"rank-{rank}.json").write_text(json.dumps({"rank": rank, "world": world, "held": held}))
     rows = [(e.chosen, e.rejected) for e in examples]
     reference = reference_logps(model, rows, tokenizer.pad_token_id, 4, "cpu")  # (n, 2)
-    loss = PairLoss(objectives.OBJECTIVES["bce"], examples, reference, beta=0.1,
-                    shift=RewardShift("ema", 0.9), pad_id=tokenizer.pad_token_id)  # fmt: skip
+    loss = PairLoss(
+        objectives.OBJECTIVES["bce"],
+        examples,
+        reference,
+        beta=0.1,
+        shift=RewardShift("ema", 0.9),
+        pad_id=tokenizer.pad_token_id,
+    )
     anchor = Anchor(model)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.95), weight_decay=0.01)
     plan = StepPlan(len(examples), BATCH, 1, steps, 0)
-    lengths = [len(e.chosen.prompt) + len(e.chosen.completion) + len(e.rejected.completion)
-               for e in examples]  # fmt: skip
+    lengths = [
+        len(e.chosen.prompt) + len(e.chosen.completion) + len(e.rejected.completion)
+        for e in examples
+    ]
     losses = []
     for step in range(steps):
         batch = plan.global_batch(step)
         total = torch.zeros(())
-        for idx, weight in micro_batches(batch, rank, world, MICRO, BATCH // (world * MICRO),
-                                         lengths=lengths):  # fmt: skip
+        for idx, weight in micro_batches(
+            batch, rank, world, MICRO, BATCH // (world * MICRO), lengths=lengths
+        ):
             per_example, _, _ = loss(model, idx)
             # a sum over the step's pairs / the global batch; undo FSDP's mean over ranks
             (per_example.sum() * weight * world / len(batch)).backward()
@@ -71,12 +78,14 @@ def main(pairs: Path, out: Path, steps: int) -> None:
         dist.all_reduce(total)
         losses.append(total.item() / len(batch))
     moved = anchor.distance(model)  # a collective: every rank
-    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
-                                                                 cpu_offload=True))  # fmt: skip
+    state = get_model_state_dict(
+        model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
     if rank == 0:
         (out / "result.json").write_text(json.dumps({"losses": losses, **moved}))
-        torch.save({k.replace(".head.weight", ".weight"): v for k, v in state.items()},
-                   out / "model.pt")  # fmt: skip
+        torch.save(
+            {k.replace(".head.weight", ".weight"): v for k, v in state.items()}, out / "model.pt"
+        )
     dist.destroy_process_group()
 
 

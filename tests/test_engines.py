@@ -31,8 +31,16 @@ from toy_pairs import pairs  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / "spot" / "configs" / "accelerate"
 ENGINES = {"ddp": "MULTI_CPU", "zero2": "DeepSpeed ZeRO-2", "zero3": "DeepSpeed ZeRO-3"}
-COMMON = dict(batch_size=8, micro_batch_size=2, max_length=256, lr=1e-4, warmup_ratio=0.0,
-              schedule="constant", objective="bco", save_final_state=True)  # fmt: skip
+COMMON = dict(
+    batch_size=8,
+    micro_batch_size=2,
+    max_length=256,
+    lr=1e-4,
+    warmup_ratio=0.0,
+    schedule="constant",
+    objective="bco",
+    save_final_state=True,
+)
 
 
 def _deepspeed_or_skip(engine: str) -> None:
@@ -51,8 +59,11 @@ def _flags(settings: dict) -> list[str]:
     out = []
     for key, value in settings.items():
         flag = f"--{key.replace('_', '-')}"
-        out += ([flag] if value else [f"--no-{flag[2:]}"]) if isinstance(value, bool) else [
-            flag, str(value)]  # fmt: skip
+        out += (
+            ([flag] if value else [f"--no-{flag[2:]}"])
+            if isinstance(value, bool)
+            else [flag, str(value)]
+        )
     return out
 
 
@@ -64,24 +75,52 @@ def _free_port() -> int:
 
 def launch(engine: str, data: Path, out: Path, *extra: str, wait: bool = True, **settings):
     """``accelerate launch`` of ``spot train`` on two CPU processes with a shipped config."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch",
-           "--config_file", str(CONFIGS / f"{engine}.yaml"), "--num_processes", "2",
-           "--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port()),
-           "-m", "spot", "train", "--model", "toy", "--data", str(data), "--out", str(out),
-           "--ref-cache", str(out.parent / f"{out.name}-ref"),
-           *_flags({**COMMON, **settings}), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(CONFIGS / f"{engine}.yaml"),
+        "--num_processes",
+        "2",
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "spot",
+        "train",
+        "--model",
+        "toy",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--ref-cache",
+        str(out.parent / f"{out.name}-ref"),
+        *_flags({**COMMON, **settings}),
+        *extra,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     if not wait:  # its own process group, so a kill reaches the launcher and both ranks
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return proc.stdout + proc.stderr
 
 
 def one_process(data: Path, out: Path, **settings) -> list[dict]:
-    train(TrainConfig(model="toy", data=data, out=out, ref_cache=out / "ref",
-                      **{**COMMON, **settings}))  # fmt: skip
+    train(
+        TrainConfig(
+            model="toy", data=data, out=out, ref_cache=out / "ref", **{**COMMON, **settings}
+        )
+    )
     return metrics(out)
 
 
@@ -196,14 +235,27 @@ def test_fsdp2_shards_and_trains_as_one_process(data, tmp_path):
     """accelerate enables FSDP on GPUs only, so spot's pieces run under torch's fully_shard
     directly (tests/fsdp2_worker.py): two ranks hold half the weights each, and the losses,
     the distance from the base and the gathered weights match one process."""
-    one = one_process(data, tmp_path / "one", max_steps=4, objective="bce", probe="toy-prior",
-                      eval_every=4)  # fmt: skip
+    one = one_process(
+        data, tmp_path / "one", max_steps=4, objective="bce", probe="toy-prior", eval_every=4
+    )
     out = tmp_path / "fsdp2"
     out.mkdir()
     worker = Path(__file__).parent / "fsdp2_worker.py"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-           str(worker), str(data), str(out), "4"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_free_port()),
+        str(worker),
+        str(data),
+        str(out),
+        "4",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -226,15 +278,39 @@ def test_two_nodes_on_loopback_train_as_one_process(engine, data, tmp_path):
     one = one_process(data, tmp_path / "one", max_steps=4)
     out = tmp_path / "nodes"
     script = CONFIGS.parent / "slurm" / "train-multinode.sbatch"
-    args = ["--model", "toy", "--data", str(data), "--out", str(out),
-            "--ref-cache", str(tmp_path / "ref"), *_flags({**COMMON, "max_steps": 4})]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "SPOT_NODE": "1",
-           "SLURM_NNODES": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()),
-           "GPUS_PER_NODE": "1", "ACCELERATE_CONFIG": str(CONFIGS / f"{engine}.yaml"),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}  # fmt: skip
-    nodes = [subprocess.Popen(["bash", str(script), *args], env={**env, "SLURM_NODEID": str(r)},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in (0, 1)]  # fmt: skip
+    args = [
+        "--model",
+        "toy",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--ref-cache",
+        str(tmp_path / "ref"),
+        *_flags({**COMMON, "max_steps": 4}),
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "SPOT_NODE": "1",
+        "SLURM_NNODES": "2",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "GPUS_PER_NODE": "1",
+        "ACCELERATE_CONFIG": str(CONFIGS / f"{engine}.yaml"),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    nodes = [
+        subprocess.Popen(
+            ["bash", str(script), *args],
+            env={**env, "SLURM_NODEID": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for r in (0, 1)
+    ]
     logs = [node.communicate(timeout=600)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     assert_two_ranks(logs[0], out, engine)

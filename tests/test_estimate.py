@@ -13,10 +13,19 @@ from spot.train.estimate import Engine, count_params, estimate
 # Qwen3-8B's shape (its config.json): 36 layers of q 4096x4096, k and v 4096x1024, o
 # 4096x4096, an MLP of 3 x 4096x12288, two RMSNorms of 4096 and q/k norms of 128; embeddings
 # and an untied head of 151936x4096; a final norm. 36 x 192,946,432 + 2 x 622,329,856 + 4096.
-QWEN3_8B = dict(architectures=["Qwen3ForCausalLM"], model_type="qwen3", vocab_size=151936,
-                hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
-                num_attention_heads=32, num_key_value_heads=8, head_dim=128,
-                tie_word_embeddings=False, max_position_embeddings=40960)  # fmt: skip
+QWEN3_8B = dict(
+    architectures=["Qwen3ForCausalLM"],
+    model_type="qwen3",
+    vocab_size=151936,
+    hidden_size=4096,
+    intermediate_size=12288,
+    num_hidden_layers=36,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    tie_word_embeddings=False,
+    max_position_embeddings=40960,
+)
 QWEN3_8B_PARAMS = 36 * 192_946_432 + 2 * 622_329_856 + 4096
 
 
@@ -53,9 +62,21 @@ def test_the_engine_is_read_from_the_pipeline_launcher():
 
 
 def test_a_dry_run_says_what_each_training_needs(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "spot", "run", "toy-demo-quick", "--out",
-                          str(tmp_path / "run"), "--dry-run"], capture_output=True, text=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spot",
+            "run",
+            "toy-demo-quick",
+            "--out",
+            str(tmp_path / "run"),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert out.returncode == 0, out.stderr
     lines = (out.stdout + out.stderr).splitlines()
     needs = [line for line in lines if line.strip().startswith("needs:")]

@@ -104,8 +104,15 @@ def _gpqa_csv(path: Path, n: int = 4) -> Path:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for i in range(n):  # made-up items: nothing of GPQA is published here
-            w.writerow(dict(zip(fields, [f"r{i}", f"Which colour is {i}?", "blue", "red",
-                                         "green", "grey"], strict=True)))  # fmt: skip
+            w.writerow(
+                dict(
+                    zip(
+                        fields,
+                        [f"r{i}", f"Which colour is {i}?", "blue", "red", "green", "grey"],
+                        strict=True,
+                    )
+                )
+            )
     return path
 
 
@@ -160,8 +167,9 @@ def long_context_model(tmp_path_factory) -> Path:
     from spot.toy.model import ToySize, build_model, build_tokenizer
 
     tokenizer = build_tokenizer()
-    size = ToySize(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64,
-                   max_positions=4096)  # fmt: skip
+    size = ToySize(
+        hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64, max_positions=4096
+    )
     path = tmp_path_factory.mktemp("model") / "tiny"
     build_model(tokenizer, size, seed=1).save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -170,10 +178,25 @@ def long_context_model(tmp_path_factory) -> Path:
 
 def eval_args(model: Path, out: Path) -> list[str]:
     return [
-        *SPOT, "eval", "--model", str(model), "--out", str(out),
-        "--suite", "toy,connect4,math500", "--limit", "6", "--toy-n", "6", "--k", "2",
-        "--max-new-tokens", "24", "--batch-size", "4",
-    ]  # fmt: skip
+        *SPOT,
+        "eval",
+        "--model",
+        str(model),
+        "--out",
+        str(out),
+        "--suite",
+        "toy,connect4,math500",
+        "--limit",
+        "6",
+        "--toy-n",
+        "6",
+        "--k",
+        "2",
+        "--max-new-tokens",
+        "24",
+        "--batch-size",
+        "4",
+    ]
 
 
 def test_eval_end_to_end_resumes_after_a_kill(long_context_model, tmp_path):
@@ -190,8 +213,9 @@ def test_eval_end_to_end_resumes_after_a_kill(long_context_model, tmp_path):
         assert all({"prompt", "response", "extracted", "score", "reason"} <= set(r) for r in rows)
     assert set(scores["suites"]["connect4"]["metrics"]) >= {"mean", "self", "opponent", "both"}
     part = tmp_path / "part"
-    proc = subprocess.Popen(eval_args(long_context_model, part), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        eval_args(long_context_model, part), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     log = part / "connect4" / "samples.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
@@ -222,8 +246,13 @@ def test_compare_two_runs_in_the_papers_shape(tmp_path):
 
     table = compare(CompareConfig(runs=[base, spot], out=tmp_path / "cmp"))
     assert table["columns"] == [
-        "aime24", "math500", "in-domain avg", "gpqa", "ifeval", "overall avg",
-    ]  # fmt: skip
+        "aime24",
+        "math500",
+        "in-domain avg",
+        "gpqa",
+        "ifeval",
+        "overall avg",
+    ]
     row = table["rows"][1]
     assert row["values"]["in-domain avg"] == pytest.approx(0.60)
     assert row["values"]["overall avg"] == pytest.approx((0.9 + 0.3 + 0.4 + 0.85) / 4)
@@ -237,8 +266,11 @@ def test_compare_two_runs_in_the_papers_shape(tmp_path):
 
 def test_connect4_generate_command(tmp_path):
     out = tmp_path / "c4.jsonl"
-    proc = subprocess.run([*SPOT, "eval", "connect4-generate", "--n", "40", "--seed", "2",
-                           "--out", str(out)], capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [*SPOT, "eval", "connect4-generate", "--n", "40", "--seed", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     items = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(items) == 40 and len({"".join(i["board"]) for i in items}) == 40

@@ -64,8 +64,9 @@ def per_token(model, pairs, pad, layout: str, pack_rows: bool = False) -> list[t
     else:
         units = [plain_unit(c, b) for b, (c, _) in enumerate(pairs)]
         units += [plain_unit(r, n + b) for b, (_, r) in enumerate(pairs)]
-    batch = build_layout(pack(units, pack_rows=pack_rows), 2 * n, pad, four_d=True,
-                         dtype=torch.float32)  # fmt: skip
+    batch = build_layout(
+        pack(units, pack_rows=pack_rows), 2 * n, pad, four_d=True, dtype=torch.float32
+    )
     with torch.no_grad():
         lp = run(model, batch)
     return [lp[batch.owner_entry[batch.owner == o]] for o in range(2 * n)]
@@ -76,8 +77,10 @@ def test_shared_layout_equals_separate_forwards_and_full_logits(model_and_pairs)
     rounding: a sum of -600 has a float32 spacing of 6e-5 by itself)."""
     model, pad, pairs = model_and_pairs
     separate = per_token(model, pairs, pad, "separate")
-    for other in (per_token(model, pairs, pad, "shared"),
-                  per_token(model, pairs, pad, "shared", pack_rows=True)):  # fmt: skip
+    for other in (
+        per_token(model, pairs, pad, "shared"),
+        per_token(model, pairs, pad, "shared", pack_rows=True),
+    ):
         for a, b in zip(other, separate, strict=True):
             # within 1e-5 of each log-prob's own size (fp32 rounding of a -20 nat token)
             assert a.shape == b.shape and ((a - b).abs() <= TOL * b.abs().clamp(min=1.0)).all()
@@ -181,9 +184,18 @@ def _train(tmp_path, data, out, objective, model="toy", cache=None, **kw):
     from spot.train.loop import train
 
     cfg = TrainConfig(
-        model=model, data=data, out=out, objective=objective, batch_size=4, micro_batch_size=4,
-        max_length=256, lr=1e-3, max_steps=1, ref_cache=cache or tmp_path / "cache", **kw,
-    )  # fmt: skip
+        model=model,
+        data=data,
+        out=out,
+        objective=objective,
+        batch_size=4,
+        micro_batch_size=4,
+        max_length=256,
+        lr=1e-3,
+        max_steps=1,
+        ref_cache=cache or tmp_path / "cache",
+        **kw,
+    )
     return train(cfg)
 
 
@@ -226,22 +238,26 @@ def test_mask_of_a_shared_pair_is_the_hand_derived_one_for_sdpa_and_flex():
     unit = shared_unit(Encoded((1, 2), (3, 4, 5)), Encoded((1, 2), (3, 6)), 0, 1)
     short = plain_unit(Encoded((1,), (2,)), 0)
     batch = build_layout([[unit], [short]], 2, 0, four_d=True, dtype=torch.float32)
-    hand = torch.tensor([  # row 0: 1 2 3 4 5 6
-        [1, 0, 0, 0, 0, 0],
-        [1, 1, 0, 0, 0, 0],
-        [1, 1, 1, 0, 0, 0],
-        [1, 1, 1, 1, 0, 0],
-        [1, 1, 1, 1, 1, 0],
-        [1, 1, 1, 0, 0, 1],  # 6 (y-'s own) skips 4 and 5 (y+'s own)
-    ], dtype=torch.bool)  # fmt: skip
+    hand = torch.tensor(
+        [  # row 0: 1 2 3 4 5 6
+            [1, 0, 0, 0, 0, 0],
+            [1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 0, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 1, 0],
+            [1, 1, 1, 0, 0, 1],  # 6 (y-'s own) skips 4 and 5 (y+'s own)
+        ],
+        dtype=torch.bool,
+    )
     padded = torch.eye(6, dtype=torch.bool)  # row 1: tokens 1 2, then 4 padding columns
     padded[1, 0] = True
     dense = batch.attention_mask("sdpa")
     assert dense.shape == (2, 1, 6, 6)
     assert torch.equal(dense[:, 0] == 0, torch.stack([hand, padded]))
     flex = batch.attention_mask("flex_attention")
-    assert torch.equal(create_mask(flex.mask_mod, 2, 1, 6, 6, device="cpu")[:, 0],
-                       torch.stack([hand, padded]))  # fmt: skip
+    assert torch.equal(
+        create_mask(flex.mask_mod, 2, 1, 6, 6, device="cpu")[:, 0], torch.stack([hand, padded])
+    )
     assert torch.equal(batch.attention_mask("flash_attention_2"), dense)  # falls back dense
     plain = build_layout([[short]], 1, 0, four_d=False, dtype=torch.float32)
     assert torch.equal(plain.attention_mask("sdpa"), torch.tensor([[1, 1]]))
@@ -252,8 +268,9 @@ def test_flex_attention_with_a_block_mask_matches_sdpa(model_and_pairs):
     (torch compiles it on CPU: about 30 s) gives the SDPA log-probs. Forward only: torch has
     no FlexAttention backward on CPU, so training with it is for GPUs."""
     model, pad, pairs = model_and_pairs
-    flex, _ = load_model(str(TOY_MODEL), "float32", device="cpu",
-                         attn_implementation="flex_attention")  # fmt: skip
+    flex, _ = load_model(
+        str(TOY_MODEL), "float32", device="cpu", attn_implementation="flex_attention"
+    )
     head.install(flex)
     with torch.no_grad():
         a = pair_logps(flex, pairs[:4], pad, "cpu", layout="shared").stacked()

@@ -16,10 +16,21 @@ def test_gpu_check_cpu_tiny(tmp_path):
     env.pop("OUT", None)
     out = tmp_path / "gpu_check.json"
     proc = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--cpu", "--tiny", "--json",
-         str(out), "--work", str(tmp_path / "work")],
-        capture_output=True, text=True, env=env, timeout=600,
-    )  # fmt: skip
+        [
+            "bash",
+            str(ROOT / "benchmarks" / "gpu_check.sh"),
+            "--cpu",
+            "--tiny",
+            "--json",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "| variant |" in proc.stdout  # the one results table
     report = json.loads(out.read_text())

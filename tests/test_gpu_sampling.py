@@ -31,7 +31,8 @@ from spot.models.chat import ChatOptions
 from spot.pipeline import parallel
 from spot.pipeline.config import load_pipeline
 from spot.pipeline.runner import run_pipeline
-from spot.pipeline.stages import jsonable, plan
+from spot.pipeline.stages import plan
+from spot.pipeline.step import jsonable
 from spot.records.jsonl import write_records
 from spot.records.rundir import RunDir, settings_of
 from spot.sampling.base import EngineOptions, Request, SamplingParams
@@ -50,11 +51,17 @@ def requests(n: int) -> list[Request]:
 def test_dealing_and_devices():
     reqs = requests(7)
     assert [[r.key for r in s] for s in deal(reqs, 3)] == [
-        ["q0#0", "q3#0", "q6#0"], ["q1#0", "q4#0"], ["q2#0", "q5#0"]
-    ]  # fmt: skip
+        ["q0#0", "q3#0", "q6#0"],
+        ["q1#0", "q4#0"],
+        ["q2#0", "q5#0"],
+    ]
     gpus = [str(i) for i in range(8)]
-    assert [devices_of(i, 2, gpus) for i in range(4)] == [["0", "1"], ["2", "3"], ["4", "5"],
-                                                          ["6", "7"]]  # fmt: skip
+    assert [devices_of(i, 2, gpus) for i in range(4)] == [
+        ["0", "1"],
+        ["2", "3"],
+        ["4", "5"],
+        ["6", "7"],
+    ]
     with pytest.raises(ValueError, match="needs 8 GPUs; 4 are visible"):
         ShardedBackend(Replica("vllm", "toy", engine=EngineOptions(2, 4)), 4, gpus[:4])
 
@@ -63,8 +70,9 @@ def test_two_engines_sample_what_one_does_each_result_as_it_comes(tmp_path):
     reqs, params = requests(10), SamplingParams(max_new_tokens=24, temperature=1.0)
     one = make_backend("hf", "toy", chat=ChatOptions(), batch_size=4).generate(reqs, params)
     seen = []
-    two = make_backend("hf", "toy", chat=ChatOptions(), batch_size=4,
-                       engine=EngineOptions(data_parallel_size=2))  # fmt: skip
+    two = make_backend(
+        "hf", "toy", chat=ChatOptions(), batch_size=4, engine=EngineOptions(data_parallel_size=2)
+    )
     assert isinstance(two, ShardedBackend)
     merged = two.generate(reqs, params, on_result=seen.append)
     assert merged == one  # per-request seeds: the same texts, merged back in request order
@@ -86,8 +94,10 @@ def test_elicit_on_two_engines_writes_and_resumes_as_on_one(tmp_path):
     written.write_text("".join(written.read_text().splitlines(keepends=True)[:10]))  # killed
     resumed = elicit(two)
     assert resumed["this_run"]["samples"] == 14
-    rows = {o: sorted((tmp_path / o / "all_results.jsonl").read_text().splitlines())
-            for o in ("one", "two")}  # fmt: skip
+    rows = {
+        o: sorted((tmp_path / o / "all_results.jsonl").read_text().splitlines())
+        for o in ("one", "two")
+    }
     assert rows["one"] == rows["two"] and one["accuracy"] == resumed["accuracy"]
 
 
@@ -100,8 +110,9 @@ def test_engine_fields_at_their_defaults_keep_old_run_directories_and_stamps(tmp
         (cfg.out / "run.json").write_text(json.dumps({"stage": "x", "settings": old}))
         with RunDir(cfg.out, "x", defining):  # resumes: no refusal
             pass
-        faster = dataclasses.replace(cfg, tensor_parallel_size=2, data_parallel_size=4,
-                                     gpu_memory_utilization=0.8)  # fmt: skip
+        faster = dataclasses.replace(
+            cfg, tensor_parallel_size=2, data_parallel_size=4, gpu_memory_utilization=0.8
+        )
         with RunDir(cfg.out, "x", *settings_of(faster, may_change)):  # how, not what
             pass
     pipe = load_pipeline("toy-demo-quick", tmp_path / "run")
@@ -185,8 +196,10 @@ def test_spot_run_owns_a_serving_engine_for_the_sampling_steps(tmp_path):
     log = (out / "logs" / "serve.log").read_text()
     started = [line for line in log.splitlines() if line.startswith("$ ")]
     assert [line.split("--model ")[1].split()[0] for line in started] == [
-        "toy", "toy", str(out / "train" / "bco" / "final")
-    ]  # fmt: skip
+        "toy",
+        "toy",
+        str(out / "train" / "bco" / "final"),
+    ]
     assert log.count(f"serving toy at http://127.0.0.1:{port}/v1") == 2
     assert said.count("answers at") == 3 and said.count("serve: stopped") == 3
     assert all(gone(pid, 0.5) for pid in engine_pids(out))

@@ -166,8 +166,16 @@ def test_a_resumed_training_refuses_a_changed_max_steps(tmp_path, max_steps):
     from spot.train.loop import train
 
     write_records(tmp_path / "pairs.jsonl", pairs(8))
-    base = dict(model="toy", data=tmp_path / "pairs.jsonl", out=tmp_path / "run", batch_size=4,
-                micro_batch_size=4, max_length=256, max_steps=2, save_every=1)  # fmt: skip
+    base = dict(
+        model="toy",
+        data=tmp_path / "pairs.jsonl",
+        out=tmp_path / "run",
+        batch_size=4,
+        micro_batch_size=4,
+        max_length=256,
+        max_steps=2,
+        save_every=1,
+    )
     train(TrainConfig(**base))
     with pytest.raises(ValueError, match=f"max_steps=2, not max_steps={max_steps}"):
         train(TrainConfig(**{**base, "resume": True, "max_steps": max_steps}))
@@ -217,9 +225,15 @@ def _fixed_reply(body: dict) -> dict:
 def test_human_oracle_bom_reedits_and_delimiter_lines(tmp_path):
     items = write_errors(tmp_path / "errors.jsonl", n=3, seed=4)
     tricky = Sample(
-        "tricky", 0, items[0].prompt, items[0].answer, "toy/arith",
-        items[0].response + "\n### END\n### ITEM fake", None, False,
-    )  # fmt: skip
+        "tricky",
+        0,
+        items[0].prompt,
+        items[0].answer,
+        "toy/arith",
+        items[0].response + "\n### END\n### ITEM fake",
+        None,
+        False,
+    )
     write_records(tmp_path / "errors.jsonl", [*items, tricky])
     cfg = RectifyConfig(errors=tmp_path / "errors.jsonl", out=tmp_path / "out", oracle="human")
     assert rectify(cfg)["pending"] == 4
@@ -289,10 +303,13 @@ def test_rectify_into_an_elicit_directory_is_refused(tmp_path):
 
 def test_filter_tokenizer_comes_from_provenance_or_is_required(tmp_path):
     toy_pairs = pairs(3)
-    write_records(tmp_path / "toy.jsonl", [
-        Pair(p.id, p.prompt, p.chosen, p.rejected, provenance={"source": "toy/arith"})
-        for p in toy_pairs
-    ])  # fmt: skip
+    write_records(
+        tmp_path / "toy.jsonl",
+        [
+            Pair(p.id, p.prompt, p.chosen, p.rejected, provenance={"source": "toy/arith"})
+            for p in toy_pairs
+        ],
+    )
     stats = run_filter(FilterConfig(pairs=tmp_path / "toy.jsonl", out=tmp_path / "k.jsonl"))
     assert stats["tokenizer"] == "toy"
     real = [Pair(f"r{i}", "Q", "a b c", "a b d", provenance={"source": "gsm8k"}) for i in range(2)]
@@ -501,8 +518,9 @@ def test_yaml_values_are_not_coerced_silently(tmp_path, capsys):
 
 def test_a_nonexistent_hub_model_is_one_line(tmp_path, capsys):
     q = _file(tmp_path, "q.jsonl", generate("arith", 1, 0))
-    code, err = run_cli(["elicit", "--model", "no-org/no-model", "--data", q, "--out",
-                         tmp_path / "o"], capsys)  # fmt: skip
+    code, err = run_cli(
+        ["elicit", "--model", "no-org/no-model", "--data", q, "--out", tmp_path / "o"], capsys
+    )
     assert code == 2 and "model 'no-org/no-model': cannot load it" in " ".join(err.split())
     assert "Traceback" not in err and len(err.strip().splitlines()) <= 3
 

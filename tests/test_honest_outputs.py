@@ -54,8 +54,9 @@ def _solver(finish: str = "stop", suffix: str = ""):
 
 def _elicit_config(tmp_path: Path, url: str) -> ElicitConfig:
     data, out = str(tmp_path / "q.jsonl"), tmp_path / "out"
-    return ElicitConfig(model="m", data=data, out=out, backend="openai", base_url=url,
-                        api_key_env="SPOT_TEST_KEY")  # fmt: skip
+    return ElicitConfig(
+        model="m", data=data, out=out, backend="openai", base_url=url, api_key_env="SPOT_TEST_KEY"
+    )
 
 
 # 0. A dummy API key never alters a reply ------------------------------------------------------
@@ -103,9 +104,26 @@ def pairs_file(tmp_path_factory) -> Path:
 
 
 def _train_args(data: Path, out: Path, *more) -> list:
-    return ["train", "--model", "toy", "--data", data, "--out", out, "--batch-size", "4",
-            "--micro-batch-size", "4", "--max-length", "256", "--warmup-ratio", "0",
-            "--schedule", "constant", *more]  # fmt: skip
+    return [
+        "train",
+        "--model",
+        "toy",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--batch-size",
+        "4",
+        "--micro-batch-size",
+        "4",
+        "--max-length",
+        "256",
+        "--warmup-ratio",
+        "0",
+        "--schedule",
+        "constant",
+        *more,
+    ]
 
 
 def test_a_diverging_training_stops_with_an_error_and_saves_no_nan(pairs_file, tmp_path, capsys):
@@ -161,8 +179,17 @@ def _cuts_some_off(body: dict) -> dict:
 def test_elicit_counts_cut_off_answers_apart_and_leaves_them_out_of_the_errors(tmp_path, capsys):
     write_records(tmp_path / "q.jsonl", generate("arith", 20, 5))
     with Loopback(_cuts_some_off) as server:
-        args = ["elicit", "--model", "m", "--data", tmp_path / "q.jsonl", "--backend", "openai",
-                "--base-url", server.url]  # fmt: skip
+        args = [
+            "elicit",
+            "--model",
+            "m",
+            "--data",
+            tmp_path / "q.jsonl",
+            "--backend",
+            "openai",
+            "--base-url",
+            server.url,
+        ]
         code, text = run_cli([*args, "--out", tmp_path / "out", "--max-retries", "0"], capsys)
         assert code == 0, text
         summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -183,9 +210,24 @@ def test_eval_and_compare_count_cut_off_answers(tmp_path, capsys):
     with Loopback(_cuts_some_off) as server:
         for name in ("base", "tuned"):
             outs.append(tmp_path / name)
-            code, text = run_cli(["eval", "--model", "m", "--backend", "openai", "--base-url",
-                                  server.url, "--suite", "toy-arith", "--toy-n", "20", "--out",
-                                  outs[-1]], capsys)  # fmt: skip
+            code, text = run_cli(
+                [
+                    "eval",
+                    "--model",
+                    "m",
+                    "--backend",
+                    "openai",
+                    "--base-url",
+                    server.url,
+                    "--suite",
+                    "toy-arith",
+                    "--toy-n",
+                    "20",
+                    "--out",
+                    outs[-1],
+                ],
+                capsys,
+            )
             assert code == 0
     suite = json.loads((outs[0] / "scores.json").read_text())["suites"]["toy-arith"]
     cut = suite["cut_off"]
@@ -216,8 +258,10 @@ def test_eval_and_compare_count_cut_off_answers(tmp_path, capsys):
 )
 def test_eval_refuses_data_and_k_for_suites_it_does_not_evaluate(tmp_path, capsys, flags, message):
     write_records(tmp_path / "q.jsonl", generate("arith", 2, 0))
-    flags = [str(tmp_path / "q.jsonl") if f == "Q" else f.replace("=Q", f"={tmp_path / 'q.jsonl'}")
-             for f in flags]  # fmt: skip
+    flags = [
+        str(tmp_path / "q.jsonl") if f == "Q" else f.replace("=Q", f"={tmp_path / 'q.jsonl'}")
+        for f in flags
+    ]
     if flags.count("--data") == 2:  # one --data: the entries joined
         i = flags.index("--data", 1 + flags.index("--data"))
         flags[1] += "," + flags.pop(i + 1)
@@ -230,8 +274,18 @@ def test_eval_refuses_data_and_k_for_suites_it_does_not_evaluate(tmp_path, capsy
 
 def test_eval_refuses_an_empty_data_file(tmp_path, capsys):
     (tmp_path / "empty.jsonl").write_text("")
-    code, text = run_cli(["eval", "--suite", "gsm8k", "--data", f"gsm8k={tmp_path / 'empty.jsonl'}",
-                          "--out", tmp_path / "out"], capsys)  # fmt: skip
+    code, text = run_cli(
+        [
+            "eval",
+            "--suite",
+            "gsm8k",
+            "--data",
+            f"gsm8k={tmp_path / 'empty.jsonl'}",
+            "--out",
+            tmp_path / "out",
+        ],
+        capsys,
+    )
     assert code == 2 and "no questions in it" in text and "empty.jsonl" in text
     assert not (tmp_path / "out").exists()  # nothing claimed: another file may follow
 
@@ -279,9 +333,24 @@ def test_a_suite_with_every_prompt_skipped_prints_the_reason(tmp_path, capsys):
         return 400, {"error": {"message": "prompt is longer than the context (9000 > 4096)"}}
 
     with Loopback(refuse) as server:
-        code, text = run_cli(["eval", "--model", "m", "--backend", "openai", "--base-url",
-                              server.url, "--suite", "toy-arith", "--toy-n", "3", "--out",
-                              tmp_path / "out"], capsys)  # fmt: skip
+        code, text = run_cli(
+            [
+                "eval",
+                "--model",
+                "m",
+                "--backend",
+                "openai",
+                "--base-url",
+                server.url,
+                "--suite",
+                "toy-arith",
+                "--toy-n",
+                "3",
+                "--out",
+                tmp_path / "out",
+            ],
+            capsys,
+        )
     assert (
         code == 0 and "toy-arith: 3 samples skipped: 400 prompt is longer than the context" in text
     )
@@ -317,8 +386,10 @@ def test_a_gpqa_csv_with_a_byte_order_mark_is_read(tmp_path):
 
 def test_filter_with_no_pairs_says_so(tmp_path, capsys):
     (tmp_path / "corrected.jsonl").write_text("")  # rectify accepted nothing
-    code, text = run_cli(["filter", "--pairs", tmp_path / "corrected.jsonl",
-                          "--out", tmp_path / "pairs.jsonl"], capsys)  # fmt: skip
+    code, text = run_cli(
+        ["filter", "--pairs", tmp_path / "corrected.jsonl", "--out", tmp_path / "pairs.jsonl"],
+        capsys,
+    )
     assert code == 2 and "no pairs to filter" in text and "--tokenizer" not in text
 
 
@@ -331,10 +402,18 @@ def test_help_shows_every_option_whole_when_piped(tmp_path):
     from spot.train.config import TrainConfig
 
     env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": str(Path(cli.__file__).parents[1])}
-    for command, cls in (("train", TrainConfig), ("rectify", RectifyConfig),
-                         ("elicit", ElicitConfig)):  # fmt: skip
-        shown = subprocess.run([sys.executable, "-m", "spot", command, "--help"], env=env,
-                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+    for command, cls in (
+        ("train", TrainConfig),
+        ("rectify", RectifyConfig),
+        ("elicit", ElicitConfig),
+    ):
+        shown = subprocess.run(
+            [sys.executable, "-m", "spot", command, "--help"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert "…" not in shown
         for f in dataclasses.fields(cls):
             assert "--" + f.name.replace("_", "-") in shown, (command, f.name)
@@ -350,9 +429,11 @@ def test_a_run_name_error_never_lists_the_refused_character_as_allowed(tmp_path,
 
     for name, said in ((".hidden", "must not start with '.'"), ("a/b", "'/' not allowed")):
         path = tmp_path / "p.yaml"
-        path.write_text(f"out: {tmp_path / 'o'}\nmodel: toy\nquestions: {{source: 'toy:arith', "
-                        f"n: 8}}\ntrain:\n  runs:\n    - {{name: '{name}', objective: sft, "
-                        "pairs: surgical}\nrectify: {surgical: {oracle: rule}}\n")  # fmt: skip
+        path.write_text(
+            f"out: {tmp_path / 'o'}\nmodel: toy\nquestions: {{source: 'toy:arith', "
+            f"n: 8}}\ntrain:\n  runs:\n    - {{name: '{name}', objective: sft, "
+            "pairs: surgical}\nrectify: {surgical: {oracle: rule}}\n"
+        )
         with pytest.raises(OptionError) as e:
             load_pipeline(path)
         assert said in str(e.value), str(e.value)
@@ -374,8 +455,18 @@ def test_rectify_skips_samples_whose_wrong_answer_is_empty(tmp_path, capsys):
     items = wrong_samples(3)
     items[1].response = "  \n"
     write_records(tmp_path / "errors.jsonl", items)
-    code, text = run_cli(["rectify", "--errors", tmp_path / "errors.jsonl", "--out",
-                          tmp_path / "out", "--oracle", "rule"], capsys)  # fmt: skip
+    code, text = run_cli(
+        [
+            "rectify",
+            "--errors",
+            tmp_path / "errors.jsonl",
+            "--out",
+            tmp_path / "out",
+            "--oracle",
+            "rule",
+        ],
+        capsys,
+    )
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert code == 0 and summary["accepted"] + summary["rejected"] == 2
     pairs = [json.loads(x) for x in (tmp_path / "out" / "corrected.jsonl").open()]
@@ -409,9 +500,17 @@ def test_sampling_and_checkpoints_raise_no_library_warnings(pairs_file, tmp_path
         backend = HFBackend(model, tokenizer)
         (g,) = backend.generate([Request("a", "Compute: 2 + 3", 1)], SamplingParams(6, 0.0, 1, 0))
     assert g.n_tokens == 6
-    cfg = TrainConfig(model="toy", data=pairs_file, out=tmp_path / "t", batch_size=4,
-                      micro_batch_size=4, max_length=256, max_steps=2, save_every=1,
-                      save_final_state=True)  # fmt: skip
+    cfg = TrainConfig(
+        model="toy",
+        data=pairs_file,
+        out=tmp_path / "t",
+        batch_size=4,
+        micro_batch_size=4,
+        max_length=256,
+        max_steps=2,
+        save_every=1,
+        save_final_state=True,
+    )
     with caplog.at_level("WARNING"):
         train(cfg)
     assert "Removed shared tensor" not in caplog.text  # the tied head, twice per run before

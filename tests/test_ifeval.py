@@ -166,13 +166,20 @@ def test_unknown_instruction_id_is_named():
 def test_aggregate_hand_computed():
     # 3 prompts with 2 + 1 + 3 instructions
     scores = [
-        {"prompt_strict": 0.0, "prompt_loose": 1.0, "inst_strict": [True, False],
-         "inst_loose": [True, True]},
-        {"prompt_strict": 0.0, "prompt_loose": 0.0, "inst_strict": [False],
-         "inst_loose": [False]},
-        {"prompt_strict": 0.0, "prompt_loose": 1.0, "inst_strict": [True, True, False],
-         "inst_loose": [True, True, True]},
-    ]  # fmt: skip
+        {
+            "prompt_strict": 0.0,
+            "prompt_loose": 1.0,
+            "inst_strict": [True, False],
+            "inst_loose": [True, True],
+        },
+        {"prompt_strict": 0.0, "prompt_loose": 0.0, "inst_strict": [False], "inst_loose": [False]},
+        {
+            "prompt_strict": 0.0,
+            "prompt_loose": 1.0,
+            "inst_strict": [True, True, False],
+            "inst_loose": [True, True, True],
+        },
+    ]
     result = ifeval.aggregate(scores)
     assert list(result) == list(ifeval.METRICS)
     assert result["prompt_level_strict_acc"] == 0.0

@@ -60,8 +60,9 @@ def test_think_block_response_scores_the_block_at_the_start_of_the_answer():
 
 def test_think_block_response_without_a_block_in_the_template_is_refused():
     with pytest.raises(ValueError, match="--think-block response: the rendered prompt"):
-        encode(build_tokenizer(), "q", "a", chat=ChatOptions(), max_length=64,
-               think_block="response")  # fmt: skip
+        encode(
+            build_tokenizer(), "q", "a", chat=ChatOptions(), max_length=64, think_block="response"
+        )
     with pytest.raises(OptionError, match="--think-block response"):
         TrainConfig(think_block="response", raw_prompt=True, data=Path(__file__)).check()
 
@@ -71,8 +72,7 @@ def test_max_examples_keeps_the_first_usable_examples_in_file_order(tmp_path):
     rows[1]["chosen"] = rows[1]["rejected"]  # unusable: skipped, does not count
     write_records(tmp_path / "p.jsonl", rows)
     kw = {"paired": True, "chat": ChatOptions(), "max_length": 512}
-    examples, report = build_examples(tmp_path / "p.jsonl", build_tokenizer(), **kw,
-                                      max_examples=3)  # fmt: skip
+    examples, report = build_examples(tmp_path / "p.jsonl", build_tokenizer(), **kw, max_examples=3)
     assert [e.id for e in examples] == [rows[i]["id"] for i in (0, 2, 3)]
     assert report.dropped["over max_examples"] == 2 and report.used == 3
     everything, _ = build_examples(tmp_path / "p.jsonl", build_tokenizer(), **kw)
@@ -84,8 +84,9 @@ def test_max_examples_keeps_the_first_usable_examples_in_file_order(tmp_path):
 def test_parquet_training_data_reads_as_its_jsonl_and_a_bad_file_is_named(tmp_path):
     rows = [to_dict(p) for p in pairs(4)]
     write_records(tmp_path / "p.jsonl", rows)
-    table = pa.Table.from_pylist([{k: r[k] for k in ("id", "prompt", "chosen", "rejected")}
-                                  for r in rows])  # fmt: skip
+    table = pa.Table.from_pylist(
+        [{k: r[k] for k in ("id", "prompt", "chosen", "rejected")} for r in rows]
+    )
     pq.write_table(table, tmp_path / "p.parquet")
     kw = {"paired": True, "chat": ChatOptions(), "max_length": 512}
     tok = build_tokenizer()
@@ -93,8 +94,10 @@ def test_parquet_training_data_reads_as_its_jsonl_and_a_bad_file_is_named(tmp_pa
     from_parquet, report = build_examples(tmp_path / "p.parquet", tok, **kw)
     assert from_parquet == from_jsonl and report.used == 4
     # a row missing a field is a counted skip naming file and row, as in JSONL
-    pq.write_table(pa.Table.from_pylist([{"id": "x", "prompt": "p", "chosen": "c"}]),
-                   tmp_path / "short.parquet")  # fmt: skip
+    pq.write_table(
+        pa.Table.from_pylist([{"id": "x", "prompt": "p", "chosen": "c"}]),
+        tmp_path / "short.parquet",
+    )
     none, report = build_examples(tmp_path / "short.parquet", tok, **kw)
     assert none == [] and report.dropped == {"bad record (field 'rejected')": 1}
     assert report.examples["bad record (field 'rejected')"] == f"{tmp_path / 'short.parquet'}:1"
@@ -108,12 +111,17 @@ NEW_OPTIONS = ("max_examples", "think_block", "tracker_project", "push_to_hub")
 
 def test_a_stamp_written_before_new_options_existed_still_matches(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump({
-        "model": "toy", "out": str(tmp_path / "out"),
-        "questions": {"source": "toy:arith", "n": 8},
-        "rectify": {"surgical": {"oracle": "rule"}},
-        "train": {"runs": [{"name": "bco", "objective": "bco", "pairs": "surgical"}]},
-    }))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": "toy",
+                "out": str(tmp_path / "out"),
+                "questions": {"source": "toy:arith", "n": 8},
+                "rectify": {"surgical": {"oracle": "rule"}},
+                "train": {"runs": [{"name": "bco", "objective": "bco", "pairs": "surgical"}]},
+            }
+        )
+    )
     step = next(s for s in plan(load_pipeline(path)) if s.key == "train-bco")
     for output in step.outputs:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -165,11 +173,24 @@ def test_a_training_run_reads_parquet_and_trains_on_max_examples(tmp_path):
     from spot.train.loop import train
 
     rows = [to_dict(p) for p in pairs(12)]
-    pq.write_table(pa.Table.from_pylist([{k: r[k] for k in ("id", "prompt", "chosen", "rejected")}
-                                         for r in rows]), tmp_path / "p.parquet")  # fmt: skip
-    cfg = TrainConfig(model="toy", data=tmp_path / "p.parquet", out=tmp_path / "run",
-                      max_examples=8, batch_size=4, micro_batch_size=4, max_length=256,
-                      epochs=1, warmup_ratio=0.0, schedule="constant")  # fmt: skip
+    pq.write_table(
+        pa.Table.from_pylist(
+            [{k: r[k] for k in ("id", "prompt", "chosen", "rejected")} for r in rows]
+        ),
+        tmp_path / "p.parquet",
+    )
+    cfg = TrainConfig(
+        model="toy",
+        data=tmp_path / "p.parquet",
+        out=tmp_path / "run",
+        max_examples=8,
+        batch_size=4,
+        micro_batch_size=4,
+        max_length=256,
+        epochs=1,
+        warmup_ratio=0.0,
+        schedule="constant",
+    )
     last = train(cfg)
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())
     assert report["used"] == 8 and report["dropped"] == {"over max_examples": 4}
@@ -188,8 +209,16 @@ def test_training_data_from_a_hub_dataset_trains_as_its_file(tmp_path):
     folder = tmp_path / "hubset"
     folder.mkdir()
     write_records(folder / "train.jsonl", pairs(8))
-    settings = dict(model="toy", batch_size=4, micro_batch_size=4, max_length=256, lr=1e-3,
-                    max_steps=2, objective="bce", ref_cache=tmp_path / "ref")  # fmt: skip
+    settings = dict(
+        model="toy",
+        batch_size=4,
+        micro_batch_size=4,
+        max_length=256,
+        lr=1e-3,
+        max_steps=2,
+        objective="bce",
+        ref_cache=tmp_path / "ref",
+    )
     train(TrainConfig(data=folder / "train.jsonl", out=tmp_path / "file", **settings))
     hub = Path(f"hf:{folder}:train")
     train(TrainConfig(data=hub, out=tmp_path / "hub", **settings))
@@ -205,13 +234,17 @@ def test_a_rectify_block_reads_every_answer_or_refuses_a_bad_choice(tmp_path):
     the default only the wrong ones; anything else is refused naming the block."""
     for answers, file in (("all", "all_results.jsonl"), ("errors", "errors.jsonl")):
         path = tmp_path / f"{answers}.yaml"
-        path.write_text(yaml.safe_dump({"extends": "toy-demo-quick", "rectify": {
-            "direct": {"answers": answers}}}))  # fmt: skip
+        path.write_text(
+            yaml.safe_dump(
+                {"extends": "toy-demo-quick", "rectify": {"direct": {"answers": answers}}}
+            )
+        )
         steps = {s.key: s for s in plan(load_pipeline(str(path), tmp_path / answers))}
         assert steps["rectify-direct"].config.errors.name == file
         assert steps["rectify-surgical"].config.errors.name == "errors.jsonl"
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump({"extends": "toy-demo-quick",
-                                    "rectify": {"direct": {"answers": "most"}}}))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump({"extends": "toy-demo-quick", "rectify": {"direct": {"answers": "most"}}})
+    )
     with pytest.raises(OptionError, match=r"rectify.direct.answers: 'errors' or 'all'"):
         load_pipeline(str(path), tmp_path / "bad")

@@ -36,17 +36,25 @@ TRAIN_BOTH = {
     # training data" for all methods; the code: 4k pairs, --target-correct 4000 direct answers
 }
 LR = {
-    "sft": 5e-6, "rft": 5e-6, "sft+": 5e-6,  # Appendix C: SFT, RFT and SFT+ at 5e-6 (Qwen3)
+    "sft": 5e-6,
+    "rft": 5e-6,
+    "sft+": 5e-6,  # Appendix C: SFT, RFT and SFT+ at 5e-6 (Qwen3)
     "dft": 5e-6,  # not in the paper: the SFT family's rate
     "spot-bco": 1e-6,  # Appendix C "SPoT utilizes 1e-6 for Qwen3-8B"; .sh lr=1e-6
-    "spot-bce": 1e-6, "dpo": 1e-6, "reward-sft": 1e-6,  # tuned rates not given: SPoT's
-}  # fmt: skip
+    "spot-bce": 1e-6,
+    "dpo": 1e-6,
+    "reward-sft": 1e-6,  # tuned rates not given: SPoT's
+}
 OBJECTIVE = {  # Table 1 and Table 2's methods
-    "sft": ("sft", "direct"), "rft": ("sft", "correct"), "sft+": ("sft", "surgical"),
-    "dft": ("dft", "surgical"), "dpo": ("dpo", "surgical"),
+    "sft": ("sft", "direct"),
+    "rft": ("sft", "correct"),
+    "sft+": ("sft", "surgical"),
+    "dft": ("dft", "surgical"),
+    "dpo": ("dpo", "surgical"),
     "reward-sft": ("reward_sft", "surgical"),
-    "spot-bce": ("bce", "surgical"), "spot-bco": ("bco", "surgical"),
-}  # fmt: skip
+    "spot-bce": ("bce", "surgical"),
+    "spot-bco": ("bco", "surgical"),
+}
 # where the two presets differ
 TRAIN_OWN = {
     PAPER: {
@@ -77,14 +85,24 @@ RECTIFY = {
     "model": "gemini-2.5-pro",  # Section 3.1 "Gemini 2.5 Pro as the Oracle"
 }
 RECTIFY_OWN = {
-    PAPER: {"surgical": {"concurrency": 200, "with_ground_truth": True},  # Appendix F: both
-            "direct": {"concurrency": 200, "style": "direct"}},  # prompts; code: 200 threads
-    OFFICIAL: {"surgical": {"concurrency": 200, "with_ground_truth": False,  # the code has
-                            "max_retries": 5},  # only the prompt without it; 5 retries
-               "direct": {"concurrency": 300, "max_retries": 5,  # run_gemini_4k_target.sh
-                          "style": "direct",  # --workers 300; Gemini answered every
-                          "stop_after": 4000}},  # question until --target-correct 4000
-}  # fmt: skip
+    PAPER: {
+        "surgical": {"concurrency": 200, "with_ground_truth": True},  # Appendix F: both
+        "direct": {"concurrency": 200, "style": "direct"},
+    },  # prompts; code: 200 threads
+    OFFICIAL: {
+        "surgical": {
+            "concurrency": 200,
+            "with_ground_truth": False,  # the code has
+            "max_retries": 5,
+        },  # only the prompt without it; 5 retries
+        "direct": {
+            "concurrency": 300,
+            "max_retries": 5,  # run_gemini_4k_target.sh
+            "style": "direct",  # --workers 300; Gemini answered every
+            "stop_after": 4000,
+        },
+    },  # question until --target-correct 4000
+}
 FILTER = {"surgical": 0.6, "direct": 1.0}  # Section 2 gamma = 0.6; direct answers: no edit
 EVAL = {
     "suite": "paper",  # Table 1's nine benchmarks with the paper's k (avg@16 / avg@5)

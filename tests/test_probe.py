@@ -24,10 +24,23 @@ from toy_pairs import pairs  # noqa: E402
 def _cfg(tmp_path, **kw) -> TrainConfig:
     data = tmp_path / "pairs.jsonl"
     write_records(data, pairs(8))
-    base = dict(model="toy", data=data, out=tmp_path / "run", batch_size=4, micro_batch_size=4,
-                max_length=256, lr=1e-3, epochs=1, max_steps=4, warmup_ratio=0.0,
-                schedule="constant", objective="bce", eval_every=2, probe="toy-prior",
-                probe_n=12)  # fmt: skip
+    base = dict(
+        model="toy",
+        data=data,
+        out=tmp_path / "run",
+        batch_size=4,
+        micro_batch_size=4,
+        max_length=256,
+        lr=1e-3,
+        epochs=1,
+        max_steps=4,
+        warmup_ratio=0.0,
+        schedule="constant",
+        objective="bce",
+        eval_every=2,
+        probe="toy-prior",
+        probe_n=12,
+    )
     return TrainConfig(**{**base, **kw})
 
 

@@ -245,10 +245,18 @@ def test_rule_oracle_gives_gsm8k_worked_solutions_as_direct_answers(tmp_path):
 
     wrong = "So 5. Therefore, the final answer is: $\\boxed{5}$."
     items = [
-        Sample(question_id=q.id, sample_index=0, prompt=q.prompt, answer=q.answer,
-               source=q.source, response=wrong, extracted="5", correct=False)
+        Sample(
+            question_id=q.id,
+            sample_index=0,
+            prompt=q.prompt,
+            answer=q.answer,
+            source=q.source,
+            response=wrong,
+            extracted="5",
+            correct=False,
+        )
         for q in load_math("gsm8k", limit=2)
-    ]  # fmt: skip
+    ]
     write_records(tmp_path / "errors.jsonl", items)
     errors = tmp_path / "errors.jsonl"
     direct = rectify(
@@ -267,8 +275,14 @@ def test_stop_after_asks_until_enough_pairs_are_accepted(tmp_path):
     not asked (not pending: nothing waits on them); a rerun asks nothing, a larger N on the
     same directory asks for the difference (the paper's code: direct answers until 4,000)."""
     write_records(tmp_path / "errors.jsonl", wrong_samples(8, seed=7))
-    cfg = RectifyConfig(errors=tmp_path / "errors.jsonl", out=tmp_path / "out", oracle="rule",
-                        style="direct", concurrency=1, stop_after=3)  # fmt: skip
+    cfg = RectifyConfig(
+        errors=tmp_path / "errors.jsonl",
+        out=tmp_path / "out",
+        oracle="rule",
+        style="direct",
+        concurrency=1,
+        stop_after=3,
+    )
     first = rectify(cfg)
     assert (first["accepted"], first["not_asked"], first["pending"]) == (3, 5, 0)
     assert first["this_run"]["not_asked"] == 5

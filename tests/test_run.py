@@ -211,28 +211,42 @@ def test_sweeps_expand_into_named_runs(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("train: {runs: [{name: x, objective: bco, pairs: surgical, lrr: 1}]}",
-         "train.runs[0] (x): unknown option 'lrr' for TrainConfig"),
+        (
+            "train: {runs: [{name: x, objective: bco, pairs: surgical, lrr: 1}]}",
+            "train.runs[0] (x): unknown option 'lrr' for TrainConfig",
+        ),
         ("elicit: {out: somewhere}", "elicit: 'out' is set by the pipeline"),
         ("train: {runs: [{name: x, objective: dpo, data: correct}]}", "dpo trains on pairs"),
         ("train: {runs: [{name: x, objective: sft, pairs: nope}]}", "no oracle 'nope'"),
-        ("train: {runs: [{name: x, objective: sft, data: correct, epochs: [1, 2]}]}",
-         "only lr and seed may be lists"),
+        (
+            "train: {runs: [{name: x, objective: sft, data: correct, epochs: [1, 2]}]}",
+            "only lr and seed may be lists",
+        ),
         ("train: {runs: [{name: base, objective: sft, data: correct}]}", "'base' is reserved"),
-        ("train: {runs: [{name: x, objective: sft, data: correct}, "
-         "{name: x, objective: sft, data: correct}]}", "'x' is taken twice"),
+        (
+            "train: {runs: [{name: x, objective: sft, data: correct}, "
+            "{name: x, objective: sft, data: correct}]}",
+            "'x' is taken twice",
+        ),
         ("filter: {gamma: high}", "filter: option 'gamma': expected a number"),
         ("eval: {suite: nope}", "eval (base): --suite: unknown suite 'nope'"),
         ("questions: {source: 'toy:nope', n: 3}", "no toy family 'nope'"),
-        ("questions: {source: gsm8k}\neval: {suite: gsm8k}",
-         "questions.n: give how many of the 1319 gsm8k questions to train on"),
-        ("questions: {source: gsm8k, n: 1319}\neval: {suite: 'gsm8k,ifeval'}",
-         "questions.n: give how many of the 1319"),
+        (
+            "questions: {source: gsm8k}\neval: {suite: gsm8k}",
+            "questions.n: give how many of the 1319 gsm8k questions to train on",
+        ),
+        (
+            "questions: {source: gsm8k, n: 1319}\neval: {suite: 'gsm8k,ifeval'}",
+            "questions.n: give how many of the 1319",
+        ),
         ("colour: red", "unknown key 'colour'"),
-        ("train: {defaults: {probe: nope.jsonl}, runs: [{name: x, objective: sft, "
-         "data: correct}]}", "train (x): --probe nope.jsonl: no such file"),
+        (
+            "train: {defaults: {probe: nope.jsonl}, runs: [{name: x, objective: sft, "
+            "data: correct}]}",
+            "train (x): --probe nope.jsonl: no such file",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_pipeline_files_name_the_place(tmp_path, text, message):
     path = pipeline_text(tmp_path, text)
     with pytest.raises(OptionError) as e:
@@ -247,24 +261,29 @@ def test_run_names_the_report_skips_are_reserved(tmp_path, name):
     from spot.report.collect import SKIP_DIRS
 
     assert SKIP_DIRS <= set(RESERVED)  # every folder the report skips is refused as a run
-    path = pipeline_text(tmp_path, f"train: {{runs: [{{name: {name}, objective: sft, "
-                                   "data: correct}]}")  # fmt: skip
+    path = pipeline_text(
+        tmp_path, f"train: {{runs: [{{name: {name}, objective: sft, data: correct}}]}}"
+    )
     with pytest.raises(OptionError, match=f"run name '{name}' is reserved"):
         load_pipeline(path)
 
 
 @pytest.mark.parametrize("key", ["lr", "seed"])
 def test_an_empty_sweep_list_is_refused_not_a_run_dropped(tmp_path, key):
-    path = pipeline_text(tmp_path, f"train: {{runs: [{{name: x, objective: bco, "
-                                   f"pairs: surgical, {key}: []}}]}}")  # fmt: skip
+    path = pipeline_text(
+        tmp_path, f"train: {{runs: [{{name: x, objective: bco, pairs: surgical, {key}: []}}]}}"
+    )
     with pytest.raises(OptionError, match=rf"train.runs\[0\] \(x\): {key}: an empty list"):
         load_pipeline(path)
 
 
 def test_a_missing_data_file_is_refused_before_any_work_and_by_the_dry_run(tmp_path):
     out = tmp_path / "out"
-    path = pipeline_text(tmp_path, f"out: {out}\ntrain: {{runs: [{{name: x, objective: sft, "
-                                   f"data: {tmp_path / 'nope.jsonl'}}}]}}")  # fmt: skip
+    path = pipeline_text(
+        tmp_path,
+        f"out: {out}\ntrain: {{runs: [{{name: x, objective: sft, "
+        f"data: {tmp_path / 'nope.jsonl'}}}]}}",
+    )
     for args in (["--dry-run"], []):
         result = cli.invoke(app, ["run", str(path), *args])
         assert isinstance(result.exception, OptionError), result.output
@@ -287,8 +306,9 @@ def test_a_shipped_set_is_split_and_scored_on_what_was_not_trained_on(tmp_path):
     assert {h.id for h in held} | set(trained) == {x.id for x in load_math("gsm8k")}
     pipe = load_pipeline("smollm2-gsm8k", tmp_path / "out")
     evals = [s for s in plan(pipe) if s.stage == "eval"]
-    assert all(f"gsm8k={tmp_path / 'out' / 'questions-heldout.jsonl'}" in s.config.data
-               for s in evals)  # fmt: skip
+    assert all(
+        f"gsm8k={tmp_path / 'out' / 'questions-heldout.jsonl'}" in s.config.data for s in evals
+    )
 
 
 def test_jobs_run_the_same_steps_side_by_side_with_the_same_results(tmp_path):
@@ -312,8 +332,9 @@ def test_jobs_run_the_same_steps_side_by_side_with_the_same_results(tmp_path):
             k: s["score"] for k, s in b["suites"].items()
         }
     for run in ("bco-s0", "bco-s1"):
-        weights = [(o / "train" / run / "final" / "model.safetensors").read_bytes()
-                   for o in (serial, side)]  # fmt: skip
+        weights = [
+            (o / "train" / run / "final" / "model.safetensors").read_bytes() for o in (serial, side)
+        ]
         assert weights[0] == weights[1]
     again = cli.invoke(app, ["run", str(pipe_file), "--out", str(side), "--jobs", "2"])
     assert again.exit_code == 0 and again.output.count("skipped: complete") == len(keys)
@@ -350,9 +371,16 @@ def test_a_failed_job_stops_new_ones_and_names_its_log(tmp_path):
         if step.key == "train-b":
             raise ValueError("b broke")
 
-    steps = [Step("filter-x", "filter"), Step("train-a", "train"), Step("train-b", "train"),
-             Step("train-c", "train"), Step("eval-base", "eval"), Step("eval-a", "eval"),
-             Step("eval-b", "eval"), Step("compare", "compare")]  # fmt: skip
+    steps = [
+        Step("filter-x", "filter"),
+        Step("train-a", "train"),
+        Step("train-b", "train"),
+        Step("train-c", "train"),
+        Step("eval-base", "eval"),
+        Step("eval-a", "eval"),
+        Step("eval-b", "eval"),
+        Step("compare", "compare"),
+    ]
     before, chains, after = parallel.split(steps)
     assert [s.key for s in before] == ["filter-x"] and [s.key for s in after] == ["compare"]
     assert [[s.key for s in c] for c in chains] == [
@@ -501,8 +529,9 @@ def test_no_shipped_pipeline_trains_on_an_item_it_scores(tmp_path, name):
 def elicit_config(data: Path, out: Path):
     from spot.elicit.config import ElicitConfig
 
-    return ElicitConfig(model="toy", data=str(data), out=out, n=2, temperature=1.0,
-                        max_new_tokens=96)  # fmt: skip
+    return ElicitConfig(
+        model="toy", data=str(data), out=out, n=2, temperature=1.0, max_new_tokens=96
+    )
 
 
 def test_elicit_on_changed_questions_holds_what_a_fresh_run_would(tmp_path):
@@ -542,9 +571,20 @@ def test_rectify_keeps_no_pair_of_an_error_no_longer_in_its_input(tmp_path):
     errors = tmp_path / "errors.jsonl"
 
     def wrong(questions, text="the answer is 0"):
-        return [Sample(question_id=q.id, sample_index=0, prompt=q.prompt, answer=q.answer,
-                       source=q.source, response=text, extracted="0", correct=False,
-                       reason="wrong") for q in questions]  # fmt: skip
+        return [
+            Sample(
+                question_id=q.id,
+                sample_index=0,
+                prompt=q.prompt,
+                answer=q.answer,
+                source=q.source,
+                response=text,
+                extracted="0",
+                correct=False,
+                reason="wrong",
+            )
+            for q in questions
+        ]
 
     cfg = RectifyConfig(errors=errors, out=tmp_path / "rectify", oracle="rule")
     write_records(errors, wrong(generate("arith", 4, 1)))
@@ -578,8 +618,10 @@ def test_a_changed_questions_seed_restarts_the_data_and_refuses_the_old_training
     assert all(i.startswith("toy-arith-s4-") for i in asked)
     sampled = {json.loads(x)["question_id"] for x in (out / "elicit" / "all_results.jsonl").open()}
     assert sampled == asked
-    errors = {"{question_id}#{sample_index}".format(**json.loads(x))
-              for x in (out / "elicit" / "errors.jsonl").open()}  # fmt: skip
+    errors = {
+        "{question_id}#{sample_index}".format(**json.loads(x))
+        for x in (out / "elicit" / "errors.jsonl").open()
+    }
     paired = {json.loads(x)["id"] for x in (out / "filter" / "surgical.jsonl").open()}
     assert paired and paired <= errors
 
@@ -593,8 +635,10 @@ def test_training_data_holding_a_scored_prompt_is_refused(tmp_path):
     scored = generate("arith", 3, 9999)[2]  # an item of toy-arith, which the pipeline scores
     data = tmp_path / "mine.jsonl"
     write_records(data, [Pair(id="a", prompt=scored.prompt, chosen="x", rejected="y")])
-    path = pipeline_text(tmp_path, f"train: {{runs: [{{name: mine, objective: sft, "
-                                   f"data: {data}}}]}}\neval: {{suite: toy}}")  # fmt: skip
+    path = pipeline_text(
+        tmp_path,
+        f"train: {{runs: [{{name: mine, objective: sft, data: {data}}}]}}\neval: {{suite: toy}}",
+    )
     step = next(s for s in plan(load_pipeline(path, tmp_path / "out")) if s.stage == "train")
     with pytest.raises(ValueError, match=r"train \(mine\): 1 rows of .* scores \({'toy-arith': 1}"):
         step.before()
@@ -615,8 +659,9 @@ def test_a_moved_or_copied_run_directory_resumes_with_nothing_to_do(tmp_path, mo
         stamp.write_text(json.dumps(record))
     shutil.move("rel1", "rel2")
     shutil.copytree("rel2", "rel3")  # and a copy, from another working directory
-    shown = cli.invoke(app, ["run", str(pipe_file), "--out", "rel2", "--only", "bco-s0",
-                             "--dry-run"]).output  # fmt: skip
+    shown = cli.invoke(
+        app, ["run", str(pipe_file), "--out", "rel2", "--only", "bco-s0", "--dry-run"]
+    ).output
     assert shown.count(": complete") == 9 and "to run" not in shown
 
     def refuse(*args, **kwargs):

@@ -80,16 +80,22 @@ def test_engine_options_reach_vllm_and_bad_ones_are_refused():
     from spot.checks import OptionError
     from spot.sampling.base import EngineOptions
 
-    engine = EngineOptions(tensor_parallel_size=4, data_parallel_size=2,
-                           gpu_memory_utilization=0.85, max_model_len=16384)  # fmt: skip
+    engine = EngineOptions(
+        tensor_parallel_size=4,
+        data_parallel_size=2,
+        gpu_memory_utilization=0.85,
+        max_model_len=16384,
+    )
     args = engine_args("/models/x", "auto", 0, on_cpu=False, engine=engine)
     assert args["tensor_parallel_size"] == 4 and args["gpu_memory_utilization"] == 0.85
     assert args["max_model_len"] == 16384
     assert "data_parallel_size" not in args  # spot's: one engine per process
-    for bad, flag in [({"gpu_memory_utilization": 0.0}, "--gpu-memory-utilization"),
-                      ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization"),
-                      ({"data_parallel_size": 0}, "--data-parallel-size"),
-                      ({"max_model_len": -1}, "--max-model-len")]:  # fmt: skip
+    for bad, flag in [
+        ({"gpu_memory_utilization": 0.0}, "--gpu-memory-utilization"),
+        ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization"),
+        ({"data_parallel_size": 0}, "--data-parallel-size"),
+        ({"max_model_len": -1}, "--max-model-len"),
+    ]:
         with pytest.raises(OptionError, match=flag):
             EngineOptions(**bad).check("vllm")
     with pytest.raises(OptionError, match="hf backend runs a model on one device"):

@@ -203,13 +203,15 @@ def _parameter(f: dataclasses.Field, hint: Any, doc: str) -> inspect.Parameter:
     )
     if f.metadata.get("argument"):
         marker = typer.Argument(None if default == [] else default, help=doc, show_default=False)
-        return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                                 default=marker)  # fmt: skip
+        return inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=marker
+        )
     flag = "--" + f.name.replace("_", "-")
     decls = [f"{flag}/--no-{flag[2:]}"] if annotation is bool else [flag]
     option = typer.Option(default, *decls, help=doc, **extra)
-    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
-                             default=option)  # fmt: skip
+    return inspect.Parameter(
+        f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option
+    )
 
 
 def _cli_type(hint: Any) -> tuple[Any, dict[str, Any]]:

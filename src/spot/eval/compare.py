@@ -46,10 +46,10 @@ def compare(cfg: CompareConfig, console: Console | None = None) -> dict:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(
-            f"two runs are named {twice[0]!r} (" + ", ".join(
-                str(r) for r, n in zip(cfg_runs, names, strict=True) if n == twice[0]
-            ) + "): give each run its own name with --names"
-        )  # fmt: skip
+            f"two runs are named {twice[0]!r} ("
+            + ", ".join(str(r) for r, n in zip(cfg_runs, names, strict=True) if n == twice[0])
+            + "): give each run its own name with --names"
+        )
     table = build_table(runs, names, base_index)
     if table["columns"] == ["overall avg"]:
         raise ValueError("no suite in common: " + _suites_of(runs, names))
@@ -98,8 +98,13 @@ def build_table(runs: list[dict], names: list[str], base_index: int = 0) -> dict
         n: [name for run, name in zip(runs, names, strict=True) if n in run["suites"]]
         for n in sorted(every - shared)
     }  # suite -> the runs that have it: a column needs every run
-    return {"columns": columns, "averaged": averaged, "base": base["name"], "rows": rows,
-            "left_out": left_out}  # fmt: skip
+    return {
+        "columns": columns,
+        "averaged": averaged,
+        "base": base["name"],
+        "rows": rows,
+        "left_out": left_out,
+    }
 
 
 def _columns(benchmarks, groups, averaged) -> list[str]:
@@ -119,10 +124,18 @@ def _row(run: dict, name: str, averaged: dict[str, list[str]], benchmarks: list[
             values[f"{group} avg"] = _mean([values[n] for n in members])
     values["overall avg"] = _mean([values[n] for n in benchmarks])
     stderr = {n: run["suites"][n].get("stderr") for n in benchmarks}
-    cut = {n: [run["suites"][n].get("cut_off", 0), run["suites"][n].get("samples", 0)]
-           for n in benchmarks if run["suites"][n].get("cut_off")}  # fmt: skip
-    return {"name": name, "model": run.get("model"), "values": values, "stderr": stderr,
-            "cut_off": cut}  # fmt: skip
+    cut = {
+        n: [run["suites"][n].get("cut_off", 0), run["suites"][n].get("samples", 0)]
+        for n in benchmarks
+        if run["suites"][n].get("cut_off")
+    }
+    return {
+        "name": name,
+        "model": run.get("model"),
+        "values": values,
+        "stderr": stderr,
+        "cut_off": cut,
+    }
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -188,14 +201,14 @@ def notes(table: dict) -> list[str]:
     wrong without a wrong answer (samples cut off at max_new_tokens)."""
     out = []
     for suite, having in table.get("left_out", {}).items():
-        out.append(f"Left out: {suite} (only {', '.join(having)} evaluated it; a column "
-                   "needs every run).")  # fmt: skip
+        out.append(
+            f"Left out: {suite} (only {', '.join(having)} evaluated it; a column needs every run)."
+        )
     for row in table["rows"]:
         cut = row.get("cut_off", {})
         if cut:
             parts = ", ".join(f"{s} {c} of {n}" for s, (c, n) in cut.items())
-            out.append(f"Cut off at max_new_tokens (scored wrong): {row['name']}: {parts} "
-                       "samples.")  # fmt: skip
+            out.append(f"Cut off at max_new_tokens (scored wrong): {row['name']}: {parts} samples.")
     return out
 
 

@@ -120,7 +120,7 @@ def _sample(cfg, suite: Suite, todo, backend: Backend, path: Path, problems, con
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-    )  # fmt: skip  (one bar's columns on two lines)
+    )
     with AppendLog(path) as log, bar:
         task = bar.add_task(suite.name, total=len(jobs))
         tally = sample_and_judge(

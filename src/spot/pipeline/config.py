@@ -287,8 +287,10 @@ def _check_name(name: str, where: str) -> None:
         said = f"{', '.join(map(repr, bad))} not allowed" if bad else "empty"
         raise OptionError(f"{where}: {name!r}: {said} (a name is {allowed})")
     if name.startswith((".", "-")):
-        raise OptionError(f"{where}: {name!r} must not start with {name[0]!r} (a name starts "
-                          "with a letter, a digit, '_' or '+')")  # fmt: skip
+        raise OptionError(
+            f"{where}: {name!r} must not start with {name[0]!r} (a name starts "
+            "with a letter, a digit, '_' or '+')"
+        )
 
 
 def _runs(train: dict, path: Path, oracles: dict[str, dict]) -> list[TrainRun]:
@@ -351,7 +353,7 @@ def _expand(entry: dict, defaults: dict, path: Path, i: int, oracles) -> list[Tr
         runs.append(
             TrainRun(
                 name + suffix, name, objective, pairs, None if data is None else str(data), values
-            )  # fmt: skip
+            )
         )
     return runs
 

@@ -186,19 +186,26 @@ class OwnedEngine:
                 raise EngineError(f"serve: cannot start {command[0]!r} ({e.strerror})") from None
             log.write(f"# pid {self.proc.pid}\n")  # the log is opened to append: lines interleave
         self.model, started = model, time.monotonic()
-        self.console.print(f"[dim]serve: started {shlex.join(command)} (pid {self.proc.pid}, "
-                           f"its output in {self.log})[/]", highlight=False)  # fmt: skip
+        self.console.print(
+            f"[dim]serve: started {shlex.join(command)} (pid {self.proc.pid}, "
+            f"its output in {self.log})[/]",
+            highlight=False,
+        )
         self._wait(model, started)
-        self.console.print(f"serve: {model} answers at {self.serve.url} after "
-                           f"{time.monotonic() - started:.1f} s", highlight=False)  # fmt: skip
+        self.console.print(
+            f"serve: {model} answers at {self.serve.url} after {time.monotonic() - started:.1f} s",
+            highlight=False,
+        )
 
     def _wait(self, model: str, started: float) -> None:
         while True:
             code = self.proc.poll()
             if code is not None:
                 self.proc = None
-                raise EngineError(f"serve: the engine exited with status {code} before it "
-                                  f"answered ({self._tail()})")  # fmt: skip
+                raise EngineError(
+                    f"serve: the engine exited with status {code} before it "
+                    f"answered ({self._tail()})"
+                )
             names = _models(self.serve.url)
             if names is not None:
                 if model in names:
@@ -210,8 +217,10 @@ class OwnedEngine:
                 )
             if time.monotonic() - started > self.serve.ready_timeout:
                 self.stop()
-                raise EngineError(f"serve: no answer from {self.serve.url} after "
-                                  f"{self.serve.ready_timeout:g} s ({self._tail()})")  # fmt: skip
+                raise EngineError(
+                    f"serve: no answer from {self.serve.url} after "
+                    f"{self.serve.ready_timeout:g} s ({self._tail()})"
+                )
             time.sleep(0.5)
 
     def stop(self) -> None:
@@ -221,8 +230,9 @@ class OwnedEngine:
         if proc is None:
             return
         code = processes.stop(proc)
-        self.console.print(f"[dim]serve: stopped {self.model} (pid {proc.pid}, status {code})[/]",
-                           highlight=False)  # fmt: skip
+        self.console.print(
+            f"[dim]serve: stopped {self.model} (pid {proc.pid}, status {code})[/]", highlight=False
+        )
 
     def _tail(self) -> str:
         try:

@@ -14,7 +14,8 @@ from pathlib import Path
 from rich.console import Console
 
 from spot.pipeline.config import Pipeline
-from spot.pipeline.stages import Step, jsonable, train_data
+from spot.pipeline.stages import train_data
+from spot.pipeline.step import Step, jsonable
 from spot.records.rundir import file_digest
 from spot.train.config import TrainConfig
 
@@ -57,7 +58,16 @@ def compare_step(pipe: Pipeline) -> Step:
         table = json.loads(js.read_text())
         return f"{len(table['rows'])} models x {len(table['columns'])} columns -> {md}"
 
-    return Step("compare", "compare", "compare", {}, [md, js], inputs, run, describe)
+    return Step(
+        key="compare",
+        stage="compare",
+        label="compare",
+        settings={},
+        outputs=[md, js],
+        inputs=inputs,
+        run=run,
+        describe=describe,
+    )
 
 
 def report_step(pipe: Pipeline) -> Step:
@@ -78,7 +88,16 @@ def report_step(pipe: Pipeline) -> Step:
     def describe() -> str:
         return f"open {page}"
 
-    return Step("report", "report", "report", {}, [page], inputs, run, describe)
+    return Step(
+        key="report",
+        stage="report",
+        label="report",
+        settings={},
+        outputs=[page],
+        inputs=inputs,
+        run=run,
+        describe=describe,
+    )
 
 
 def print_table(pipe: Pipeline, console: Console) -> None:
@@ -102,14 +121,20 @@ def write_record(pipe: Pipeline, done: list, seconds: float) -> None:
 
     runs = [
         {
-            "name": r.name, "entry": r.entry, "objective": r.objective, "pairs": r.pairs,
-            "data": rel(train_data(pipe, r)), "lr": r.settings.get("lr", TrainConfig.lr),
-            "seed": r.settings.get("seed", TrainConfig.seed), "train": f"train/{r.name}",
-            "model": f"train/{r.name}/final", "eval": f"eval/{r.name}",
+            "name": r.name,
+            "entry": r.entry,
+            "objective": r.objective,
+            "pairs": r.pairs,
+            "data": rel(train_data(pipe, r)),
+            "lr": r.settings.get("lr", TrainConfig.lr),
+            "seed": r.settings.get("seed", TrainConfig.seed),
+            "train": f"train/{r.name}",
+            "model": f"train/{r.name}/final",
+            "eval": f"eval/{r.name}",
             "settings": jsonable(r.settings),
         }
         for r in pipe.runs
-    ]  # fmt: skip
+    ]
     record = {
         "pipeline": str(pipe.path),
         "model": pipe.model,

@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 
 from spot.pipeline.config import Pipeline
-from spot.pipeline.stages import Step
+from spot.pipeline.step import Step
 
 
 def recorded_out(stamp: dict, step: Step, pipe: Pipeline) -> str | None:
@@ -87,8 +87,10 @@ def rewrite(
         except (OSError, ValueError):
             return old  # the stage reports an unreadable record itself
         fields = ("settings", "may_change")
-        _replace(record_path, {**record, **{k: moved(record[k], old, new) for k in fields
-                                             if k in record}})  # fmt: skip
+        _replace(
+            record_path,
+            {**record, **{k: moved(record[k], old, new) for k in fields if k in record}},
+        )
     return old if stamp is not None else None
 
 
@@ -107,8 +109,11 @@ def relocate(steps: list[Step], pipe: Pipeline, console: Console) -> None:
     for step in unstamped if len(found) == 1 else []:  # begun, killed, then moved
         rewrite(pipe.out / ".stamps" / f"{step.key}.json", None, step, pipe, next(iter(found)))
     for old, count in found.items():
-        console.print(f"{pipe.out}: the records of {count} steps named {old} (moved or copied "
-                      "since): rewritten for where it is now", highlight=False)  # fmt: skip
+        console.print(
+            f"{pipe.out}: the records of {count} steps named {old} (moved or copied "
+            "since): rewritten for where it is now",
+            highlight=False,
+        )
 
 
 def read_object(path: Path) -> dict | None:

@@ -24,15 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spot.pipeline.stages import Step
+from spot.pipeline.step import Step
 
 SIDE_BY_SIDE = ("train", "eval")
 """Stages whose steps depend on one run only: they may run side by side."""
-
-
-def chain_of(step: Step) -> str:
-    """The run a train or eval step belongs to: ``train-sft+`` and ``eval-sft+`` -> ``sft+``."""
-    return step.key.split("-", 1)[1]
 
 
 def beside(pipe) -> tuple[str, ...]:
@@ -52,7 +47,7 @@ def split(
     last = max((i for i, s in enumerate(steps) if s.stage in stages), default=first - 1)
     chains: dict[str, list[Step]] = {}
     for step in steps[first : last + 1]:
-        chains.setdefault(chain_of(step), []).append(step)
+        chains.setdefault(step.chain, []).append(step)
     return steps[:first], list(chains.values()), steps[last + 1 :]
 
 

@@ -88,10 +88,15 @@ def write(q: Questions, out: Path, scored: dict[str, str], unread: list[str] = (
     if heldout is not None:
         write_records(out / "questions-heldout.jsonl", heldout)
     summary = {
-        "source": q.source, "n": q.n, "seed": q.seed, "drawn": len(drawn), "written": len(kept),
+        "source": q.source,
+        "n": q.n,
+        "seed": q.seed,
+        "drawn": len(drawn),
+        "written": len(kept),
         "held_out": None if heldout is None else len(heldout),
-        "removed_as_scored": removed, "suites_not_compared": list(unread),
-    }  # fmt: skip
+        "removed_as_scored": removed,
+        "suites_not_compared": list(unread),
+    }
     (out / "questions-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return describe(out)
 

@@ -36,7 +36,8 @@ from spot import processes
 from spot.pipeline import finish, moved, parallel
 from spot.pipeline.config import Pipeline
 from spot.pipeline.engine import OwnedEngine
-from spot.pipeline.stages import Step, jsonable, plan
+from spot.pipeline.stages import plan
+from spot.pipeline.step import Step, jsonable
 from spot.records.rundir import FileLock, Incomplete, RunDirError, same_settings
 
 
@@ -73,8 +74,10 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
         except RunDirError:
             if not dry_run:
                 raise
-            console.print(f"[dim]{pipe.out} is being written by another spot process: the "
-                          "steps it is running show as to run[/]")  # fmt: skip
+            console.print(
+                f"[dim]{pipe.out} is being written by another spot process: the "
+                "steps it is running show as to run[/]"
+            )
         if not dry_run:
             moved.relocate(steps, pipe, console)
         if pipe.serve is not None and not dry_run:  # stopped on the way out, whatever happens
@@ -145,8 +148,11 @@ def _noted(step: Step, number: str, pipe: Pipeline, console: Console, done, side
         return execute(step, number, pipe, console, side)
     except BaseException as e:
         stopped = isinstance(e, Incomplete | KeyboardInterrupt)
-        done.append(Done(step.key, step.stage, step.label, "stopped" if stopped else "failed",
-                         summary=str(e)))  # fmt: skip
+        done.append(
+            Done(
+                step.key, step.stage, step.label, "stopped" if stopped else "failed", summary=str(e)
+            )
+        )
         raise
 
 
@@ -266,7 +272,7 @@ def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None
     except PipelineError:
         raise
     except ValueError as e:
-        changed = isinstance(e, RunDirError) or " was run with " in str(e)
+        changed = isinstance(e, RunDirError)  # in use, another stage's, or other settings
         hint = " (spot run: put the setting back, or delete that directory and what follows"
         hint += " it to redo the stage)"
         raise PipelineError(f"{step.label}: {e}{hint if changed else ''}") from None
@@ -350,8 +356,10 @@ def _child(step: Step, command: list[str], log, where: str, env: dict[str, str])
     if code in (3, 130, -signal.SIGINT):  # incomplete, or interrupted: a rerun goes on
         raise Incomplete(f"{step.label}: stopped (see {where}); rerun to go on")
     if code != 0:
-        raise PipelineError(f"{step.label}: `{shlex.join(command)}` exited with status {code}"
-                            + ("" if log is None else f" (its output: {where})"))  # fmt: skip
+        raise PipelineError(
+            f"{step.label}: `{shlex.join(command)}` exited with status {code}"
+            + ("" if log is None else f" (its output: {where})")
+        )
     return usage.ru_utime + usage.ru_stime
 
 

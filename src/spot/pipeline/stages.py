@@ -16,7 +16,6 @@ import dataclasses
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
@@ -28,60 +27,10 @@ from spot.eval.config import EvalConfig
 from spot.filter.config import FilterConfig
 from spot.pipeline import engine, questions
 from spot.pipeline.config import Pipeline, TrainRun
-from spot.records.rundir import Incomplete, file_digest
+from spot.pipeline.step import Step, digests, jsonable, stamped
+from spot.records.rundir import Incomplete
 from spot.rectify.config import RectifyConfig
 from spot.train.config import TrainConfig
-
-
-@dataclass
-class Step:
-    key: str
-    """Names its stamp (``OUT/.stamps/KEY.json``) and its config (``OUT/configs/KEY.yaml``)."""
-    stage: str
-    label: str
-    settings: dict[str, Any]
-    outputs: list[Path]
-    inputs: Callable[[], dict[str, str]]
-    run: Callable[[Console], None]
-    describe: Callable[[], str]
-    config: Any = None
-    """The stage's config (a dataclass), for the YAML written beside the run."""
-    check: Callable[[], None] = lambda: None
-    """Validates the config before anything runs (inputs that do not exist yet stood in for)."""
-    command: tuple[str, ...] = ()
-    """The ``spot`` subcommand that runs it in its own process (``--config`` follows)."""
-    after: Callable[[], None] = lambda: None
-    """Runs after the stage returned (in this process or another): may stop the pipeline."""
-    before: Callable[[], None] = lambda: None
-    """Runs in this process before the stage runs (not when it is skipped): may refuse it,
-    and an owned serving engine starts for it (:mod:`spot.pipeline.engine`)."""
-
-
-def jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
-
-
-HARDWARE = ("tensor_parallel_size", "data_parallel_size", "gpu_memory_utilization")
-"""Engine settings that say how the hardware is used, not what is sampled."""
-
-
-def _stamped(cfg: Any) -> dict[str, Any]:
-    """What a sampling step's stamp records: its settings less :data:`HARDWARE`, and
-    ``max_model_len`` only when set, so stamps written before these existed still match."""
-    settings = {k: v for k, v in jsonable(cfg).items() if k not in HARDWARE}
-    if not settings.get("max_model_len"):
-        settings.pop("max_model_len", None)
-    return settings
-
-
-def _digests(*paths: Path) -> dict[str, str]:
-    return {str(p): file_digest(p) if p.exists() else "missing" for p in paths}
 
 
 def _stand_in(pipe: Pipeline) -> Path:
@@ -180,10 +129,10 @@ def elicit_step(pipe: Pipeline) -> Step:
     if external and q.n:
         values["limit"] = q.n
     cfg = ElicitConfig(**values)
-    settings, cfg = _stamped(cfg), engine.served(pipe.serve, "elicit", cfg)
+    settings, cfg = stamped(cfg), engine.served(pipe.serve, "elicit", cfg)
 
     def inputs() -> dict[str, str]:
-        found = _digests(Path(data)) if Path(data).exists() else {"data": data}
+        found = digests(Path(data)) if Path(data).exists() else {"data": data}
         return {"model": weights_identity(pipe.model), **found}
 
     def run(console: Console) -> None:
@@ -200,10 +149,18 @@ def elicit_step(pipe: Pipeline) -> Step:
 
     stand_in = cfg if external else dataclasses.replace(cfg, data=str(_stand_in(pipe)))
     return Step(
-        "elicit", "elicit", "elicit", settings,
-        [out / "summary.json", out / "errors.jsonl", out / "correct.jsonl"],
-        inputs, run, describe, cfg, _checker(stand_in, pipe, "elicit"), ("elicit",),
-    )  # fmt: skip
+        key="elicit",
+        stage="elicit",
+        label="elicit",
+        settings=settings,
+        outputs=[out / "summary.json", out / "errors.jsonl", out / "correct.jsonl"],
+        inputs=inputs,
+        run=run,
+        describe=describe,
+        config=cfg,
+        check=_checker(stand_in, pipe, "elicit"),
+        command=("elicit",),
+    )
 
 
 def _pct(value: float | None) -> str:
@@ -251,12 +208,19 @@ def rectify_step(pipe: Pipeline, name: str) -> Step:
 
     label = f"rectify ({name})"
     return Step(
-        f"rectify-{name}", "rectify", label, settings,
-        [out / "summary.json", out / "corrected.jsonl"],
-        lambda: _digests(errors), run, describe, cfg,
-        _checker(dataclasses.replace(cfg, errors=_stand_in(pipe)), pipe, label), ("rectify",),
-        lambda: waiting(cfg, _read_json(out / "summary.json")),
-    )  # fmt: skip
+        key=f"rectify-{name}",
+        stage="rectify",
+        label=label,
+        settings=settings,
+        outputs=[out / "summary.json", out / "corrected.jsonl"],
+        inputs=lambda: digests(errors),
+        run=run,
+        describe=describe,
+        config=cfg,
+        check=_checker(dataclasses.replace(cfg, errors=_stand_in(pipe)), pipe, label),
+        command=("rectify",),
+        after=lambda: waiting(cfg, _read_json(out / "summary.json")),
+    )
 
 
 def waiting(cfg: RectifyConfig, summary: dict) -> None:
@@ -294,9 +258,18 @@ def filter_step(pipe: Pipeline, name: str) -> Step:
     label = f"filter ({name})"
     stand_in = dataclasses.replace(cfg, pairs=_stand_in(pipe), out=_scratch())
     return Step(
-        f"filter-{name}", "filter", label, jsonable(cfg), [cfg.out, cfg.stats_path()],
-        lambda: _digests(pairs), run, describe, cfg, _checker(stand_in, pipe, label), ("filter",),
-    )  # fmt: skip
+        key=f"filter-{name}",
+        stage="filter",
+        label=label,
+        settings=jsonable(cfg),
+        outputs=[cfg.out, cfg.stats_path()],
+        inputs=lambda: digests(pairs),
+        run=run,
+        describe=describe,
+        config=cfg,
+        check=_checker(stand_in, pipe, label),
+        command=("filter",),
+    )
 
 
 def _probe(cfg: TrainConfig) -> None:
@@ -330,14 +303,20 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
     made_here = run.pairs is not None or run.data == "correct"  # else the user's file: checked
     stand_in = dataclasses.replace(cfg, data=_stand_in(pipe)) if made_here else cfg
     return Step(
-        f"train-{run.name}", "train", label,
-        {k: v for k, v in jsonable(cfg).items() if k != "resume"},
-        [out / "final" / "config.json", out / "final" / "spot_train.json"],
-        lambda: {"model": weights_identity(pipe.model), **_digests(data)},
-        lambda console: training.run(cfg, console),
-        lambda: training.describe(out), cfg, _checker(stand_in, pipe, label, _probe), ("train",),
+        key=f"train-{run.name}",
+        stage="train",
+        label=label,
+        settings={k: v for k, v in jsonable(cfg).items() if k != "resume"},
+        outputs=[out / "final" / "config.json", out / "final" / "spot_train.json"],
+        inputs=lambda: {"model": weights_identity(pipe.model), **digests(data)},
+        run=lambda console: training.run(cfg, console),
+        describe=lambda: training.describe(out),
+        config=cfg,
+        check=_checker(stand_in, pipe, label, _probe),
+        command=("train",),
+        chain=run.name,
         before=lambda: overlap.check_data(data, {**scored()[0], **heldout()}, label),
-    )  # fmt: skip
+    )
 
 
 def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
@@ -346,12 +325,12 @@ def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
     user = EvalConfig(**{**values, "model": pipe.model})  # validated before the model exists
     user = engine.served(pipe.serve, "eval", user)
     cfg = EvalConfig(**{**values, "data": heldout_data(pipe, values.get("data", ""))})
-    settings, cfg = _stamped(cfg), engine.served(pipe.serve, "eval", cfg)
+    settings, cfg = stamped(cfg), engine.served(pipe.serve, "eval", cfg)
 
     def inputs() -> dict[str, str]:
         found = {"model": weights_identity(model)}
         heldout = pipe.out / "questions-heldout.jsonl"
-        return found | (_digests(heldout) if str(heldout) in cfg.data else {})
+        return found | (digests(heldout) if str(heldout) in cfg.data else {})
 
     def run(console: Console) -> None:
         from spot.eval import stage
@@ -364,9 +343,19 @@ def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
 
     label = f"eval ({name})"
     return Step(
-        f"eval-{name}", "eval", label, settings, [out / "scores.json"], inputs, run,
-        describe, cfg, _checker(user, pipe, label), ("eval",),
-    )  # fmt: skip
+        key=f"eval-{name}",
+        stage="eval",
+        label=label,
+        settings=settings,
+        outputs=[out / "scores.json"],
+        inputs=inputs,
+        run=run,
+        describe=describe,
+        config=cfg,
+        check=_checker(user, pipe, label),
+        command=("eval",),
+        chain=name,
+    )
 
 
 def heldout_data(pipe: Pipeline, data: str) -> str:

@@ -50,8 +50,9 @@ def load_errors(path: Path, skips: Skips) -> list[Sample]:
             skips.add(RecordError(path, 0, f"duplicate id {s.id!r}", "id", kind="duplicate id"))
             continue
         if not s.response.strip():  # nothing to edit: a "correction" would be a fresh answer
-            skips.add(RecordError(path, 0, f"{s.id}: empty response", "response",
-                                  kind="empty response"))  # fmt: skip
+            skips.add(
+                RecordError(path, 0, f"{s.id}: empty response", "response", kind="empty response")
+            )
             continue
         seen.add(s.id)
         out.append(s)

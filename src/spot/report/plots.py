@@ -172,13 +172,25 @@ def _draw_frontier(ax, groups: dict[str, list[tuple[float | None, list[Point]]]]
         (line,) = ax.plot([m[1] for m in means], [m[2] for m in means], "-o", label=method)
         for lr, x, y, ps in means:
             if len(ps) > 1:
-                ax.scatter([100 * p.prior for p in ps], [100 * p.in_domain for p in ps],
-                           s=8, alpha=0.35, color=line.get_color())  # fmt: skip
+                ax.scatter(
+                    [100 * p.prior for p in ps],
+                    [100 * p.in_domain for p in ps],
+                    s=8,
+                    alpha=0.35,
+                    color=line.get_color(),
+                )
             text = (f"lr {lr:g}" if lr is not None else ps[0].run) + (
                 f" ({len(ps)} seeds)" if len(ps) > 1 else ""
             )
-            ax.annotate(text, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points",
-                        color=line.get_color(), annotation_clip=True)  # fmt: skip
+            ax.annotate(
+                text,
+                (x, y),
+                fontsize=7,
+                xytext=(4, 4),
+                textcoords="offset points",
+                color=line.get_color(),
+                annotation_clip=True,
+            )
     ax.axhline(0, color="grey", linewidth=0.8)
     ax.axvline(0, color="grey", linewidth=0.8)
     ax.plot([0], [0], "k*", markersize=10, label="base")
@@ -196,7 +208,7 @@ def _by_method_and_lr(points: list[Point]) -> dict[str, list[tuple[float | None,
     return {
         method: sorted(
             ((ps[0].lr, ps) for ps in by.values()), key=lambda t: (t[0] is None, t[0] or 0.0)
-        )  # fmt: skip
+        )
         for method, by in out.items()
     }
 

@@ -154,7 +154,7 @@ def frontier(found: Found) -> tuple[list[Point], list[str]]:
                 in_domain,
                 evaluation.name,
                 base.name,
-            )  # fmt: skip
+            )
         )
     return points, notes
 

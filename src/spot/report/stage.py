@@ -145,8 +145,12 @@ class _Build:
                 "Evaluation during training, per run (Figure 2)",
             )
         ]
-        diverged = [f"{r.name} DIVERGED at {r.diverged}: its training stopped with an error and "
-                    "saved no model" for r in self.train if r.diverged]  # fmt: skip
+        diverged = [
+            f"{r.name} DIVERGED at {r.diverged}: its training stopped with an error and "
+            "saved no model"
+            for r in self.train
+            if r.diverged
+        ]
         parts.insert(0, html.notes(diverged) if diverged else "")
         if len(self.train) > 1:
             every = plots.training_figure(self.train, skip=(plots.PANELS[-1][0],))

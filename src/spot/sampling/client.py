@@ -35,10 +35,34 @@ import aiohttp
 SECRET_MIN_LENGTH = 16
 """Shorter keys are dummies (real API keys are 30 to 200 characters): never looked for in text."""
 DUMMY_KEYS = frozenset(
-    {"empty", "none", "null", "dummy", "token", "key", "test", "secret", "password", "changeme",
-     "placeholder", "no-key", "nokey", "sk-no-key-required", "not-needed", "not-used", "unused",
-     "fake", "local", "vllm", "ollama", "lm-studio", "sk-dummy", "sk-fake", "sk-test"}
-)  # fmt: skip
+    {
+        "empty",
+        "none",
+        "null",
+        "dummy",
+        "token",
+        "key",
+        "test",
+        "secret",
+        "password",
+        "changeme",
+        "placeholder",
+        "no-key",
+        "nokey",
+        "sk-no-key-required",
+        "not-needed",
+        "not-used",
+        "unused",
+        "fake",
+        "local",
+        "vllm",
+        "ollama",
+        "lm-studio",
+        "sk-dummy",
+        "sk-fake",
+        "sk-test",
+    }
+)
 """Common stand-ins for "no key" (compared without case): never looked for in text."""
 
 

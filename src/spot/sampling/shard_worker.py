@@ -24,9 +24,14 @@ def serve_shard(spec_path: str) -> None:
     r = spec["replica"]
     chat = ChatOptions(r["raw"], tuple((k, v) for k, v in r["template_kwargs"]))
     backend = make_backend(
-        r["kind"], r["model"], chat=chat, dtype=r["dtype"], batch_size=r["batch_size"],
-        seed=r["seed"], engine=EngineOptions(**r["engine"]),
-    )  # fmt: skip
+        r["kind"],
+        r["model"],
+        chat=chat,
+        dtype=r["dtype"],
+        batch_size=r["batch_size"],
+        seed=r["seed"],
+        engine=EngineOptions(**r["engine"]),
+    )
     with open(spec["requests"]) as f:
         requests = [Request(**json.loads(line)) for line in f]
     with open(spec["out"], "a") as out:

@@ -58,8 +58,11 @@ def save(acc, out: Path, step: int, delta: RewardShift, keep: int) -> None:
         older = [d for d in _dirs(out) if int(d.name[5:]) < step]
         for old in older[: max(0, len(older) - keep + 1)] if keep > 0 else []:
             shutil.rmtree(old)
-        print(f"train: checkpoint {final.name}: {size_of(final) / 1e9:.2f} GB "
-              f"(keeping the last {keep})", flush=True)  # fmt: skip
+        print(
+            f"train: checkpoint {final.name}: {size_of(final) / 1e9:.2f} GB "
+            f"(keeping the last {keep})",
+            flush=True,
+        )
     acc.wait_for_everyone()
 
 

@@ -43,9 +43,11 @@ def accelerator(cfg: TrainConfig) -> Accelerator:
         say(acc, f"train: {acc.num_processes} processes, {engine_name(acc)} on {state.backend}")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and acc.is_main_process:
         if acc.distributed_type != DistributedType.FSDP:  # accelerate: FSDP on GPUs only
-            print(f"train: the accelerate config asks for FSDP, which accelerate enables on "
-                  f"GPUs only: this run is plain {acc.distributed_type.value} (nothing sharded)",
-                  flush=True)  # fmt: skip
+            print(
+                f"train: the accelerate config asks for FSDP, which accelerate enables on "
+                f"GPUs only: this run is plain {acc.distributed_type.value} (nothing sharded)",
+                flush=True,
+            )
     return acc
 
 

@@ -62,9 +62,11 @@ class Estimate:
     def line(self, engine: Engine) -> str:
         disk = self.final_gb + self.kept * self.state_gb
         where = "1 process" if engine.name == "one" else f"{engine.name} x {engine.processes}"
-        return (f"{_count(self.params)} parameters; disk {_size(disk)} (model "
-                f"{_size(self.final_gb)}, {self.kept} states of {_size(self.state_gb)}); "
-                f"{where}: {_size(self.gpu_gb)} per GPU + activations")  # fmt: skip
+        return (
+            f"{_count(self.params)} parameters; disk {_size(disk)} (model "
+            f"{_size(self.final_gb)}, {self.kept} states of {_size(self.state_gb)}); "
+            f"{where}: {_size(self.gpu_gb)} per GPU + activations"
+        )
 
 
 def _size(gb: float) -> str:

@@ -69,8 +69,9 @@ def pair_logps(
         units = [plain_unit(c, b) for b, (c, _) in enumerate(pairs)]
         units += [plain_unit(r, n + b) for b, (_, r) in enumerate(pairs)]
     four_d = layout == "shared" or pack_rows
-    batch = build_layout(pack(units, pack_rows=pack_rows), 2 * n, pad_id, four_d=four_d,
-                         dtype=_dtype(model)).to(device)  # fmt: skip
+    batch = build_layout(
+        pack(units, pack_rows=pack_rows), 2 * n, pad_id, four_d=four_d, dtype=_dtype(model)
+    ).to(device)
     sums = batch.sums(run(model, batch))  # (2B,)
     counts = batch.counts()
     return PairLogps(sums[:n], sums[n:], counts[:n], counts[n:], batch.tokens, batch.padding)
@@ -89,15 +90,17 @@ def completion_logps(
 ) -> TokenLogps:
     """Per-token log-probs of each completion (after its prompt), in one forward."""
     units = [plain_unit(e, b) for b, e in enumerate(rows)]
-    batch = build_layout(pack(units, pack_rows=pack_rows), len(rows), pad_id,
-                         four_d=pack_rows, dtype=_dtype(model)).to(device)  # fmt: skip
+    batch = build_layout(
+        pack(units, pack_rows=pack_rows), len(rows), pad_id, four_d=pack_rows, dtype=_dtype(model)
+    ).to(device)
     flat = run(model, batch)  # (M,), completion tokens of row b in order
     lengths = [len(e.completion) for e in rows]
     width = max(lengths)
     logps = flat.new_zeros((len(rows), width))
     mask = torch.zeros((len(rows), width), dtype=torch.long, device=flat.device)
-    index = torch.tensor([b * width + t for b, n in enumerate(lengths) for t in range(n)],
-                         device=flat.device)  # fmt: skip
+    index = torch.tensor(
+        [b * width + t for b, n in enumerate(lengths) for t in range(n)], device=flat.device
+    )
     order = batch.owner.argsort(stable=True)  # entries grouped by row, in token order
     logps = logps.view(-1).index_put((index,), flat[batch.owner_entry[order]]).view_as(logps)
     mask.view(-1)[index] = 1

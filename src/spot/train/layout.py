@@ -51,8 +51,10 @@ def shared_unit(c: Encoded, r: Encoded, b: int, n_pairs: int) -> Unit:
     scored = [(len(p) - 1 + j, yc[j], both) for j in range(common)]
     scored += [(s - 1 + t, yc[common + t], (b,)) for t in range(len(yc) - common)]
     rest = len(p) + len(yc)  # where y-'s own tokens start; its first is predicted at s - 1
-    scored += [(s - 1 if t == 0 else rest + t - 1, yr[common + t], (n_pairs + b,))
-               for t in range(len(yr) - common)]  # fmt: skip
+    scored += [
+        (s - 1 if t == 0 else rest + t - 1, yr[common + t], (n_pairs + b,))
+        for t in range(len(yr) - common)
+    ]
     return Unit(ids, positions, branch, scored)
 
 
@@ -188,7 +190,19 @@ def build_layout(
     pad_mask = (segment > 0).long()
     tokens = int(pad_mask.sum())
     return Layout(
-        ids, pos, pad_mask, segment, branch, four_d, dtype, torch.tensor(scored_rows),
-        torch.tensor(cols), torch.tensor(targets), torch.tensor(owner_entry),
-        torch.tensor(owner), n_sums, tokens, n * width - tokens,
-    )  # fmt: skip
+        ids,
+        pos,
+        pad_mask,
+        segment,
+        branch,
+        four_d,
+        dtype,
+        torch.tensor(scored_rows),
+        torch.tensor(cols),
+        torch.tensor(targets),
+        torch.tensor(owner_entry),
+        torch.tensor(owner),
+        n_sums,
+        tokens,
+        n * width - tokens,
+    )

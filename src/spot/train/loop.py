@@ -165,9 +165,13 @@ class Fit:
         tokens = pads = 0
         self.model.train()
         micro = micro_batches(
-            batch, acc.process_index, acc.num_processes, self.cfg.micro_batch_size, self.accum,
+            batch,
+            acc.process_index,
+            acc.num_processes,
+            self.cfg.micro_batch_size,
+            self.accum,
             lengths=self.lengths,
-        )  # fmt: skip
+        )
         for i, (idx, weight) in enumerate(micro):
             last = i == len(micro) - 1
             acc.gradient_state._set_sync_gradients(last)  # DeepSpeed steps at this boundary

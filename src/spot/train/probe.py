@@ -48,8 +48,9 @@ class PriorProbe:
         worst = math.inf
         device = next(model.parameters()).device
         for start in range(0, len(self.rows), self.batch_size):
-            out = completion_logps(model, self.rows[start : start + self.batch_size], self.pad_id,
-                                   device)  # fmt: skip
+            out = completion_logps(
+                model, self.rows[start : start + self.batch_size], self.pad_id, device
+            )
             logps, mask = out.logps.float(), out.mask.bool()  # (B, T) each
             total += logps[mask].sum().item()
             count += mask.sum().item()

@@ -75,9 +75,12 @@ def load_policy(cfg: TrainConfig, acc: Accelerator):
     from spot.models.loading import load_model
 
     deepspeed_bf16 = zero_stage(acc) > 0 and cfg.mixed_precision == "bf16"
-    model, tokenizer = load_model(cfg.model, "bfloat16" if deepspeed_bf16 else "float32",
-                                  device=str(acc.device),
-                                  attn_implementation=cfg.attn_implementation)  # fmt: skip
+    model, tokenizer = load_model(
+        cfg.model,
+        "bfloat16" if deepspeed_bf16 else "float32",
+        device=str(acc.device),
+        attn_implementation=cfg.attn_implementation,
+    )
     if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
     head.install(model, cfg.logit_chunk)  # completion-only logits (removed again on saving)
@@ -182,8 +185,14 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
     mine = list(range(acc.process_index, len(rows), acc.num_processes))
     mine += [-1] * (width - len(mine))
     with acc.autocast():
-        part = reference_logps(model, [rows[max(i, 0)] for i in mine], pad_id,
-                               cfg.ref_batch_size, acc.device, layout=layout)  # fmt: skip
+        part = reference_logps(
+            model,
+            [rows[max(i, 0)] for i in mine],
+            pad_id,
+            cfg.ref_batch_size,
+            acc.device,
+            layout=layout,
+        )
     pieces = gather_object([(i, part[k].tolist()) for k, i in enumerate(mine) if i >= 0])
     logps = torch.zeros((len(rows), 2))
     for i, values in pieces:
@@ -262,9 +271,11 @@ def optimizer(cfg: TrainConfig, model, total: int):
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.AdamW(
-            params, lr=cfg.lr, betas=(cfg.adam_beta1, cfg.adam_beta2),
+            params,
+            lr=cfg.lr,
+            betas=(cfg.adam_beta1, cfg.adam_beta2),
             weight_decay=cfg.weight_decay,
-        )  # fmt: skip
+        )
     warmup = warmup_steps(cfg.warmup_ratio, total)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda step: lr_factor(step, total=total, warmup=warmup, shape=cfg.schedule)
@@ -274,8 +285,9 @@ def optimizer(cfg: TrainConfig, model, total: int):
 
 def _plain_keys(state: dict) -> dict:
     """A state dict of the model with its scored head, keyed as the plain model."""
-    return {k.replace(".head.weight", ".weight") if "lm_head" in k else k: v
-            for k, v in state.items()}  # fmt: skip
+    return {
+        k.replace(".head.weight", ".weight") if "lm_head" in k else k: v for k, v in state.items()
+    }
 
 
 def save_final(acc, model, tokenizer, cfg: TrainConfig, *, step: int) -> None:

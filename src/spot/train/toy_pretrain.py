@@ -87,8 +87,9 @@ def pretrain(cfg: PretrainConfig) -> dict:
     start, report = time.time(), {}
     for step in range(1, cfg.steps + 1):
         model.train()
-        out = completion_logps(model, _batch(tokenizer, rng, cfg, held_out), tokenizer.pad_token_id,
-                               "cpu")  # fmt: skip
+        out = completion_logps(
+            model, _batch(tokenizer, rng, cfg, held_out), tokenizer.pad_token_id, "cpu"
+        )
         loss = -out.logps.sum() / out.mask.sum()  # mean NLL of the response tokens
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
