@@ -58,13 +58,20 @@ def output_file(name: str, path: Path | str) -> None:
     path = Path(path)
     if path.is_dir():
         raise OptionError(f"{_flag(name)} {path}: is a directory; give a file name")
-    parent = path.parent
+    problem = folder_problem(path.parent)
+    if problem:
+        raise OptionError(f"{_flag(name)} {path}: {problem}")
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Create ``folder`` (and its parents); what stops writing into it, or None."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OptionError(f"{_flag(name)} {path}: cannot create {parent} ({e.strerror})") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OptionError(f"{_flag(name)} {path}: {parent} is not writable")
+        return f"cannot create {folder} ({e.strerror})"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    return None
 
 
 def model_ref(name: str, model: str) -> None:

@@ -203,7 +203,7 @@ def train(cfg) -> None:
     """Train against a frozen reference: SPoT-BCO/BCE, DPO, Reward-SFT, SFT, DFT (stage 4)."""
     from accelerate import PartialState
 
-    from spot.pipeline.training import periodic_eval
+    from spot.eval.inline import periodic_eval
     from spot.train.loop import train as run
 
     last = run(cfg, periodic_eval(cfg))

@@ -55,3 +55,17 @@ def evaluate_model(
 def _scored(suite, item, gold, text: str) -> dict:
     scored = suite.score(item, gold, text)
     return {"score": scored.score, "metrics": scored.metrics}
+
+
+def periodic_eval(cfg):
+    """``eval_fn(model, tokenizer, step)`` for a training run's ``--eval-suites`` (None without
+    them): the headline score of each suite on the model in training (k = 1, ``--eval-n``
+    questions), for :func:`spot.train.loop.train`."""
+    if not cfg.eval_suites:
+        return None
+    chat = ChatOptions.parse(cfg.raw_prompt, cfg.template_args)
+
+    def eval_fn(model, tokenizer, step):
+        return evaluate_model(model, tokenizer, cfg.eval_suites, n=cfg.eval_n, chat=chat)
+
+    return eval_fn

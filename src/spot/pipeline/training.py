@@ -14,23 +14,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from spot.eval.inline import periodic_eval
 from spot.train.config import TrainConfig
-
-
-def periodic_eval(cfg: TrainConfig):
-    """``eval_fn(model, tokenizer, step)`` for ``--eval-suites`` (None without them): the
-    headline score of each suite on the model in training (k = 1, ``--eval-n`` questions)."""
-    if not cfg.eval_suites:
-        return None
-    from spot.eval.inline import evaluate_model
-    from spot.models.chat import ChatOptions
-
-    chat = ChatOptions.parse(cfg.raw_prompt, cfg.template_args)
-
-    def eval_fn(model, tokenizer, step):
-        return evaluate_model(model, tokenizer, cfg.eval_suites, n=cfg.eval_n, chat=chat)
-
-    return eval_fn
 
 
 def has_checkpoints(out: Path) -> bool:

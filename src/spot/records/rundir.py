@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spot.checks import folder_problem
+
 RUN_FILE = "run.json"
 LOCK_FILE = ".spot.lock"
 
@@ -197,12 +199,9 @@ def check_writable_dir(path: Path, option: str = "--out") -> None:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunDirError(f"{option} {path}: exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RunDirError(f"{option} {path}: cannot create it ({e.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise RunDirError(f"{option} {path}: not writable")
+    problem = folder_problem(path)
+    if problem:
+        raise RunDirError(f"{option} {path}: {problem}")
 
 
 class Incomplete(RuntimeError):
