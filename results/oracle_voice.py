@@ -7,8 +7,9 @@ directory: under the base model (the reference), the mean log pi_ref per token o
 y-, the same of the tokens of y+ the oracle wrote (those off the LCS with y-), and the
 change-ratio distribution (tokens; share over gamma 0.6). The first entry should be the
 oracle without a voice: each entry's y+ is then also compared with that entry's y+ for the
-same wrong answer (the same corrections in the policy's phrasing): the gap per token of the
-lines it wrote is the figure matched against a real oracle's (RESULTS.md).
+same wrong answer (the same corrections in the policy's phrasing): those extra nats over the
+tokens of the lines it wrote (``extra_nats_per_written_token``) is the figure matched
+against a real oracle's (RESULTS.md).
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def written_mask(bad: list[int], good: list[int]) -> torch.Tensor:
     return mask
 
 
+def changed_line_tokens(rejected: str, chosen: str) -> int:
+    """Tokens (bytes, for the toy tokenizer) of the lines of y+ that differ from y-'s line at
+    the same place, newline included: the lines the oracle wrote."""
+    kept = rejected.split("\n")
+    lines = chosen.split("\n")
+    return sum(len(x.encode()) + 1 for i, x in enumerate(lines) if i >= len(kept) or x != kept[i])
+
+
 def measure(run: Path, names: list[str], n: int) -> list[dict]:
     from spot.filter.lcs import change_ratio
     from spot.models.chat import ChatOptions
@@ -73,7 +82,7 @@ def measure(run: Path, names: list[str], n: int) -> list[dict]:
         good = token_logps(model, tok, [(found[i][0], found[i][2]) for i in ids])
         bad = token_logps(model, tok, [(found[i][0], found[i][1]) for i in ids])
         own = token_logps(model, tok, [(plain[i][0], plain[i][2]) for i in ids])
-        written, gaps, ratios = [], [], []
+        written, gaps, ratios, line_tokens = [], [], [], 0
         for i, g, o in zip(ids, good, own, strict=True):
             prompt, rejected, chosen = found[i]
             y_bad, y_good = (
@@ -85,6 +94,7 @@ def measure(run: Path, names: list[str], n: int) -> list[dict]:
                 written.append(g[m].mean().item())
             gaps.append((o.sum() - g.sum()).item())  # nats the voice costs, whole answer
             ratios.append(change_ratio(y_bad, y_good))
+            line_tokens += changed_line_tokens(rejected, chosen)
         ratios.sort()
         rows.append(
             {
@@ -94,6 +104,7 @@ def measure(run: Path, names: list[str], n: int) -> list[dict]:
                 "logp_rejected_per_token": statistics.fmean(x.mean().item() for x in bad),
                 "logp_written_per_token": statistics.fmean(written) if written else None,
                 "extra_nats_vs_no_voice": statistics.fmean(gaps),
+                "extra_nats_per_written_token": sum(gaps) / max(line_tokens, 1),
                 "change_ratio_median": ratios[len(ratios) // 2],
                 "change_ratio_p90": ratios[int(0.9 * len(ratios))],
                 "over_gamma_0.6": sum(r > 0.6 for r in ratios) / len(ratios),

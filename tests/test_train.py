@@ -80,7 +80,7 @@ def test_token_objectives_raise_likelihood(data, tmp_path, objective):
 
 
 def test_delta_is_the_ema_of_batch_rewards(data, tmp_path):
-    train(small(data, tmp_path, objective="bco", delta_decay=0.5))
+    train(small(data, tmp_path, objective="bco", delta_mode="ema", delta_decay=0.5))
     m, delta = metrics(tmp_path), 0.0
     for row in m:  # the loop's delta after each step, recomputed from the logged batch means
         delta = 0.5 * delta + 0.5 * 0.5 * (row["rewards/chosen"] + row["rewards/rejected"])

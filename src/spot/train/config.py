@@ -35,8 +35,10 @@ class TrainConfig:
     SPoT-BCE; sft on rectified y+ is SFT+, on the policy's own correct answers RFT)."""
     beta: float = 0.1
     """Implicit reward scale: r = beta * log(pi / pi_ref)."""
-    delta_mode: Literal["ema", "cumulative"] = "ema"
-    """Reward shift estimator for bco: moving average (paper) or cumulative mean (paper's code)."""
+    delta_mode: Literal["ema", "cumulative"] = "cumulative"
+    """Reward shift estimator for bco: the equal-weight mean of every step's 0.5 (r+ + r-) (the
+    paper's code; the default since it measured better: RESULTS.md, E1) or a moving average
+    (the paper's text, with --delta-decay)."""
     delta_decay: float = 0.9
     """EMA decay of delta per optimizer step."""
     lr: float = 1e-6
