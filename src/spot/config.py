@@ -169,7 +169,7 @@ def _runner(cls: type, fn: Callable[[Any], Any]) -> Callable[..., Any]:
             default=typer.Option(None, "--config", help="YAML file of option values (flags win)."),
         ),
     ]
-    params += [_parameter(f, hints[f.name], docs.get(f.name, "")) for f in dataclasses.fields(cls)]
+    params += [_parameter(f, hints[f.name], docs.get(f.name, "")) for f in _flag_order(cls)]
 
     def run(ctx: typer.Context, **kwargs: Any) -> Any:
         from_file = load_yaml(cls, kwargs["config"]) if kwargs["config"] else {}
@@ -190,6 +190,19 @@ def _runner(cls: type, fn: Callable[[Any], Any]) -> Callable[..., Any]:
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     run.__doc__ = fn.__doc__
     return run
+
+
+def _flag_order(cls: type) -> list[dataclasses.Field]:
+    """The fields as ``--help`` lists them: the stage's own first, then those it shares
+    through a base config (the sampling engine's)."""
+    shared = {
+        f.name
+        for base in cls.__mro__[1:]
+        if dataclasses.is_dataclass(base)
+        for f in dataclasses.fields(base)
+    }
+    fields = dataclasses.fields(cls)
+    return [f for f in fields if f.name not in shared] + [f for f in fields if f.name in shared]
 
 
 def _parameter(f: dataclasses.Field, hint: Any, doc: str) -> inspect.Parameter:

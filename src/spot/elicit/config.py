@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from spot import checks
-from spot.models.chat import ChatOptions
-from spot.sampling.base import EngineOptions
-from spot.sampling.factory import BackendName
+from spot.sampling.engine_config import EngineConfig
 
 
 @dataclass
-class ElicitConfig:
+class ElicitConfig(EngineConfig):
     model: str = "toy"
     """Model to sample: ``toy`` (the shipped toy model), a local directory or hub name (hf/vllm),
     or the served model name (openai)."""
@@ -22,8 +19,6 @@ class ElicitConfig:
     with spot (gsm8k, math500, aime24, ...; the paper's math prompt, gold read right)."""
     out: Path = Path("runs/elicit")
     """Output directory (reused to resume)."""
-    backend: BackendName = "hf"
-    """Sampling engine: in-process transformers, an OpenAI-compatible server, or in-process vLLM."""
     n: int = 1
     """Samples per question."""
     temperature: float = 0.7
@@ -40,10 +35,6 @@ class ElicitConfig:
     oracle: correcting an unfinished answer means completing it, not editing it."""
     seed: int = 0
     """Base seed; each (question, sample) derives its own seed from it."""
-    raw_prompt: bool = False
-    """Send prompts without a chat template (base models)."""
-    template_args: str = ""
-    """Extra chat-template arguments, e.g. ``enable_thinking=false``."""
     prompt_field: str = ""
     """Input column holding the prompt (default: prompt/question/problem)."""
     answer_field: str = ""
@@ -54,31 +45,6 @@ class ElicitConfig:
     """Override every question's source (selects the verifier), e.g. ``math``."""
     limit: int = 0
     """Use only the first N valid questions (0: all)."""
-    batch_size: int = 32
-    """Prompts per batch (hf and vllm backends; a kill loses at most the batch in flight;
-    vllm on GPUs wants several hundred)."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Model dtype (hf and vllm backends); auto is float32 on CPU, bfloat16 on GPU."""
-    tensor_parallel_size: int = 1
-    """GPUs one vLLM engine spreads the model over (vllm backend)."""
-    data_parallel_size: int = 1
-    """Engines side by side, each in its own process on its own tensor_parallel_size GPUs,
-    the questions dealt out between them and merged back by id (hf and vllm backends)."""
-    gpu_memory_utilization: float = 0.9
-    """Fraction of each GPU's memory vLLM takes for weights and KV cache (vllm backend)."""
-    max_model_len: int = 0
-    """Context vLLM plans its KV cache for, prompt plus answer (0: the model's own; vllm
-    backend): smaller fits more sequences at once; a prompt that does not fit is skipped."""
-    base_url: str = "http://127.0.0.1:8000/v1"
-    """Server URL (openai backend)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable with the API key (openai backend; never logged)."""
-    concurrency: int = 64
-    """Requests in flight (openai backend)."""
-    timeout: float = 600.0
-    """Seconds per request before it is retried (openai backend)."""
-    max_retries: int = 6
-    """Retries per request (openai backend)."""
 
     def check(self) -> None:
         """Refuse out-of-range values before any work starts (one line naming the option)."""
@@ -94,12 +60,7 @@ class ElicitConfig:
         checks.at_least("top_k", self.top_k, 0)
         checks.at_least("max_new_tokens", self.max_new_tokens, 1)
         checks.at_least("limit", self.limit, 0)
-        checks.at_least("batch_size", self.batch_size, 1)
-        checks.at_least("concurrency", self.concurrency, 1)
-        checks.positive("timeout", self.timeout)
-        checks.at_least("max_retries", self.max_retries, 0)
-        EngineOptions.of(self).check(self.backend)
-        ChatOptions.parse(self.raw_prompt, self.template_args)  # raises on a malformed k=v
+        self.check_engine()
 
 
 MAY_CHANGE = (

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from spot import checks
-from spot.models.chat import ChatOptions
-from spot.sampling.base import EngineOptions
-from spot.sampling.factory import BackendName
+from spot.sampling.engine_config import EngineConfig
 
 PAPER_TEMPERATURE = 0.7
 """The paper's sampling temperature (Appendix C), used by suites without their own."""
@@ -18,7 +15,7 @@ DEFAULT_MAX_NEW_TOKENS = 4096
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(EngineConfig):
     model: str = "toy"
     """Model to evaluate: ``toy``, a model directory or hub name (hf/vllm), or the served
     model's name (openai)."""
@@ -27,8 +24,6 @@ class EvalConfig:
     connect4 ifeval toy-arith toy-ood toy-prior, or the aliases paper, math, toy."""
     out: Path = Path("runs/eval")
     """Output directory: SUITE/samples.jsonl per suite and scores.json (reused to resume)."""
-    backend: BackendName = "hf"
-    """Sampling engine (as for spot elicit); one engine serves every suite."""
     k: str = ""
     """Samples per question: ``16`` for every suite, or ``aime24=16,math500=5``; unset: the
     paper's (16 for AIME24/25 and AMC23, 5 for the others, 1 for the greedy toy suites)."""
@@ -43,11 +38,6 @@ class EvalConfig:
     the paper ran 32768; 256 for the toy suites)."""
     seed: int = 0
     """Base seed: every (suite, question, sample) derives its own, and so does GPQA's shuffle."""
-    raw_prompt: bool = False
-    """Send prompts without a chat template (base models)."""
-    template_args: str = ""
-    """Chat-template arguments, e.g. ``enable_thinking=false`` (Qwen3 non-thinking, as the
-    paper)."""
     limit: int = 0
     """Only the first N questions of each suite (0: all): quick checks of the plumbing."""
     hub: bool = False
@@ -62,31 +52,6 @@ class EvalConfig:
     """Held-out questions per toy suite."""
     toy_seed: int = 9999
     """Seed of the toy suites' questions (9999: the held-out sets, never trained on)."""
-    batch_size: int = 32
-    """Prompts per batch (hf and vllm backends; a kill loses at most the batch in flight;
-    vllm on GPUs wants several hundred)."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Model dtype (hf and vllm backends); auto is float32 on CPU, bfloat16 on GPU."""
-    tensor_parallel_size: int = 1
-    """GPUs one vLLM engine spreads the model over (vllm backend)."""
-    data_parallel_size: int = 1
-    """Engines side by side, each in its own process on its own tensor_parallel_size GPUs,
-    the questions dealt out between them and merged back by id (hf and vllm backends)."""
-    gpu_memory_utilization: float = 0.9
-    """Fraction of each GPU's memory vLLM takes for weights and KV cache (vllm backend)."""
-    max_model_len: int = 0
-    """Context vLLM plans its KV cache for, prompt plus answer (0: the model's own; vllm
-    backend): smaller fits more sequences at once; a prompt that does not fit is skipped."""
-    base_url: str = "http://127.0.0.1:8000/v1"
-    """Server URL (openai backend)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable with the API key (openai backend; never logged)."""
-    concurrency: int = 64
-    """Requests in flight (openai backend)."""
-    timeout: float = 600.0
-    """Seconds per request (openai backend)."""
-    max_retries: int = 6
-    """Retries per request (openai backend)."""
 
     def check(self) -> None:
         from spot.eval.suites import expand, known
@@ -114,12 +79,9 @@ class EvalConfig:
         for name in ("top_k", "limit"):
             checks.at_least(name, getattr(self, name), 0)
         checks.at_least("max_new_tokens", self.max_new_tokens, 0)
-        for name in ("connect4_n", "toy_n", "batch_size", "concurrency"):
+        for name in ("connect4_n", "toy_n"):
             checks.at_least(name, getattr(self, name), 1)
-        checks.positive("timeout", self.timeout)
-        checks.at_least("max_retries", self.max_retries, 0)
-        EngineOptions.of(self).check(self.backend)
-        ChatOptions.parse(self.raw_prompt, self.template_args)
+        self.check_engine()
 
     def k_for(self, name: str, default: int) -> int:
         if self.k.strip().isdigit():
