@@ -78,7 +78,7 @@ the policy's. ``world``: its favourite among the world's own (``Next, ..., which
 fragments joined as its text never joins them (``Next, ..., giving``; ``So the final answer
 is``), as an LLM oracle writes the policy's words in combinations of its own; ``novel``:
 phrasings the toy model never saw. Under the shipped model the lines so written cost 0.02,
-0.49 and 6.7 nats per token more than the same lines in the response's phrasing
+0.48 and 6.6 nats per token more than the same lines in the response's phrasing
 (RESULTS.md, "An oracle with its own voice")."""
 
 
