@@ -157,7 +157,7 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
     return runs
 
 
-IGNORED = {
+IGNORED = {"data_sha256", 
     "seed",
     "out",
     "data",
