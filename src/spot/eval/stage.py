@@ -25,6 +25,7 @@ from spot.eval.suite import EvalItem, Suite
 from spot.eval.suites import build, expand
 from spot.records.jsonl import AppendLog, Skips, finished_ids, iter_objects, write_records
 from spot.records.rundir import Incomplete, RunDir, settings_of
+from spot.records.schema import EvalRow
 from spot.sampling.base import Backend, Generation, SamplingParams
 from spot.sampling.factory import backend_for
 from spot.sampling.loop import Job, sample_and_judge
@@ -136,22 +137,22 @@ def _sample(cfg, suite: Suite, todo, backend: Backend, path: Path, problems, con
             problems[kind][why] = problems[kind].get(why, 0) + n
 
 
-def _row(suite: Suite, item: EvalItem, s: int, prompt: str, gold, g: Generation) -> dict:
+def _row(suite: Suite, item: EvalItem, s: int, prompt: str, gold, g: Generation) -> EvalRow:
     verdict = suite.score(item, gold, g.text)
-    return {
-        "item_id": item.id,
-        "sample_index": s,
-        "prompt": prompt,
-        "gold": gold if not isinstance(gold, dict) else None,  # IFEval: the row is the item
-        "response": g.text,
-        "extracted": verdict.extracted,
-        "score": verdict.score,
-        "correct": verdict.score >= 1.0,
-        "reason": verdict.reason,
-        "metrics": verdict.metrics,
-        "n_tokens": g.n_tokens,
-        "finish_reason": g.finish_reason,
-    }
+    return EvalRow(
+        item_id=item.id,
+        sample_index=s,
+        prompt=prompt,
+        gold=gold if not isinstance(gold, dict) else None,  # IFEval: the row is the item
+        response=g.text,
+        extracted=verdict.extracted,
+        score=verdict.score,
+        correct=verdict.score >= 1.0,
+        reason=verdict.reason,
+        metrics=verdict.metrics,
+        n_tokens=g.n_tokens,
+        finish_reason=g.finish_reason,
+    )
 
 
 def _scores(cfg: EvalConfig, entries: dict[str, dict]) -> dict:

@@ -80,6 +80,29 @@ class Pair:
     """Where the pair came from: oracle, model, question id, sample index, ground truth."""
 
 
+@dataclass
+class EvalRow:
+    """One scored sample of an evaluation suite (``spot eval``'s ``SUITE/samples.jsonl``)."""
+
+    item_id: str
+    sample_index: int
+    prompt: str
+    gold: Any
+    """The item's ground truth (None where the item is its own, as IFEval's instructions)."""
+    response: str
+    extracted: Any
+    """What the suite read from the response (an answer, a move, ...)."""
+    score: float
+    """1.0 right, 0.0 wrong, in between for partial credit (Connect4's two players)."""
+    correct: bool
+    reason: str
+    metrics: dict[str, Any]
+    """The suite's extra per-sample numbers (IFEval's instruction-level results, ...)."""
+    n_tokens: int
+    finish_reason: str
+    """``stop``, or ``length`` (cut off at max_new_tokens: scored wrong, counted apart)."""
+
+
 R = TypeVar("R", Question, Sample, Pair)
 
 NON_EMPTY = {
