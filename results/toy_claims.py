@@ -99,6 +99,20 @@ def pair_table(model_dir: str, pairs: list) -> torch.Tensor:
     return torch.cat(out)
 
 
+def cached_pair_table(run: Path, pairs: list) -> torch.Tensor:
+    """:func:`pair_table` of a run's final model, kept beside it (a rerun of the tables
+    loads no model again; the file names the pair count and the final weights' digest)."""
+    from spot.records.rundir import file_digest
+
+    digest = file_digest(run / "final" / "model.safetensors")
+    path = run / f"claims-pairs-{len(pairs)}-{digest}.pt"
+    if path.exists():
+        return torch.load(path)
+    table = pair_table(str(run / "final"), pairs)
+    torch.save(table, path)
+    return table
+
+
 def collect(roots: list[Path], n_pairs: int) -> list[dict]:
     """Every evaluated run under the roots (a sweep split over several ``--out``)."""
     from spot.models.loading import load_tokenizer
@@ -120,7 +134,7 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
         got = scores(root / "eval" / run.name / "scores.json")
         if got is None or base is None:
             continue
-        moved = (pair_table(str(run / "final"), pairs) - ref).mean(0)  # nats per pair
+        moved = (cached_pair_table(run, pairs) - ref).mean(0)  # nats per pair
         m = last_metrics(run)
         late = late_means(
             run, ("delta", "tether/chosen", "tether/rejected", "rewards/chosen", "rewards/rejected")
