@@ -171,7 +171,8 @@ def _collect_root(root: Path, pairs: list, ref: torch.Tensor) -> list[dict]:
     return runs
 
 
-IGNORED = {"data_sha256", 
+IGNORED = {
+    "data_sha256",
     "seed",
     "out",
     "data",
