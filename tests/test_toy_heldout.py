@@ -55,3 +55,11 @@ def test_stages_come_from_the_log_with_the_recipes_defaults():
 def test_recipe_defaults_are_those_of_spot_toy_pretrain():
     cfg = toy_pretrain.PretrainConfig()
     assert heldout.RECIPE_DEFAULTS == {"batch_size": cfg.batch_size, "seed": cfg.seed}
+
+
+def test_asking_for_more_unseen_items_than_exist_is_an_error_not_a_hang(monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(heldout, "max_draws", lambda n: 400)  # as if the space ran out
+    with pytest.raises(ValueError, match="--toy-n 1000: toy-prior has only"):
+        heldout.questions("prior", 1000)

@@ -47,11 +47,22 @@ def questions(family: str, n: int, seed: int = EVAL_SEED) -> list[Question]:
     for i, q in enumerate(tasks.stream(family, seed)):
         if len(out) == n:
             return out
+        if i >= max_draws(n):  # the unseen prompts of a family are finite (prior: ~10^5)
+            raise ValueError(
+                f"--toy-n {n}: toy-{family} has only {len(out)} items the shipped model never "
+                f"saw in the first {i} of its seed-{seed} stream; ask for fewer"
+            )
         fresh = key(q.prompt) not in seen and q.metadata.get("task") not in KNOWLEDGE
         if i < prefix or (fresh and q.prompt not in kept):
             out.append(dataclasses.replace(q, id=f"toy-{family}-s{seed}-{len(out):05d}"))
             kept.add(q.prompt)
     return out
+
+
+def max_draws(n: int) -> int:
+    """How far the stream is read for ``n`` unseen items before giving up (a hundred times
+    what the prior family needs when its unseen prompts are plentiful)."""
+    return 100 * n + 10_000
 
 
 def key(prompt: str) -> str:
