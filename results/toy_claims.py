@@ -226,12 +226,19 @@ def paired_over_seeds(rows: list[dict], suite: str) -> dict | None:
     from spot.eval import paired
 
     base = paired.item_scores(Path(rows[0]["base_dir"]) / suite / "samples.jsonl")
-    seeds: dict[str, list[float]] = defaultdict(list)
+    result = paired.compare(base, seed_scores(rows, suite))
+    return None if result is None else vars(result)
+
+
+def seed_scores(rows: list[dict], suite: str) -> dict[str, list[float]]:
+    """Item id -> its score under each run of ``rows`` (the seeds of one setting)."""
+    from spot.eval import paired
+
+    merged: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         for item, got in paired.item_scores(Path(r["eval_dir"]) / suite / "samples.jsonl").items():
-            seeds[item] += got
-    result = paired.compare(base, dict(seeds))
-    return None if result is None else vars(result)
+            merged[item] += got
+    return dict(merged)
 
 
 def table(runs: list[dict]) -> str:
@@ -360,15 +367,7 @@ def between(runs: list[dict], pairs: list[str]) -> str:
         if a not in entries or b not in entries:
             continue
         for suite in ("toy-arith", "toy-prior"):
-            scores = []
-            for rows in (entries[a], entries[b]):
-                merged: dict[str, list[float]] = defaultdict(list)
-                for r in rows:
-                    path = Path(r["eval_dir"]) / suite / "samples.jsonl"
-                    for item, got in paired.item_scores(path).items():
-                        merged[item] += got
-                scores.append(dict(merged))
-            result = paired.compare(*scores)
+            result = paired.compare(seed_scores(entries[a], suite), seed_scores(entries[b], suite))
             seeds = f"{len(entries[b])} vs {len(entries[a])}"
             lines.append(f"| {b} vs {a} | {suite} | {paired.cell(vars(result))} | {seeds} |")
     return "\n".join(lines)
