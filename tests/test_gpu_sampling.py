@@ -125,16 +125,20 @@ def test_engine_fields_at_their_defaults_keep_old_run_directories_and_stamps(tmp
     assert "data_parallel_size" not in step.settings and step.settings["max_model_len"] == 4096
 
 
-def test_which_steps_go_side_by_side():
-    class P:
-        launcher, serve = "", None
+def test_which_steps_go_side_by_side(tmp_path):
+    def side_by_side(pipe) -> list[str]:
+        before, chains, _ = parallel.split(plan(pipe))
+        return sorted({s.stage for chain in chains for s in chain})
 
-    p = P()
-    assert parallel.beside(p) == ("train", "eval")
-    p.launcher = "accelerate launch"  # trainings over every GPU, then evaluations one per GPU
-    assert parallel.beside(p) == ("eval",)
-    p.serve = object()  # one engine over every GPU: evaluations one after another
-    assert parallel.beside(p) == ()
+    path, _, _ = served_pipeline(tmp_path)
+    served = load_pipeline(path, tmp_path / "run")
+    plain = load_pipeline("toy-demo-quick", tmp_path / "plain")
+    assert side_by_side(plain) == ["eval", "train"]
+    plain.launcher = "accelerate launch"  # trainings over every GPU, then evaluations one per GPU
+    assert side_by_side(plain) == ["eval"]
+    assert side_by_side(served) == ["train"]  # one engine over every GPU: one model at a time
+    served.launcher = "accelerate launch"
+    assert side_by_side(served) == []
 
 
 def free_port() -> int:

@@ -365,6 +365,7 @@ def test_a_failed_job_stops_new_ones_and_names_its_log(tmp_path):
         def __init__(self, key, stage):
             self.key, self.stage = key, stage
             self.chain = key.split("-", 1)[1] if stage in ("train", "eval") else ""
+            self.beside = bool(self.chain)
 
     def execute(step, slot):
         started.append(step.key)

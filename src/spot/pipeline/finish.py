@@ -67,6 +67,7 @@ def compare_step(pipe: Pipeline) -> Step:
         inputs=inputs,
         run=run,
         describe=describe,
+        show=lambda console: print_table(pipe, console),
     )
 
 
@@ -97,6 +98,7 @@ def report_step(pipe: Pipeline) -> Step:
         inputs=inputs,
         run=run,
         describe=describe,
+        reads_record=True,
     )
 
 

@@ -9,9 +9,10 @@ not fight over the cores; on a machine with GPUs each of the N slots gets its sh
 them (``CUDA_VISIBLE_DEVICES``: 8 GPUs and 4 jobs, two each). With a ``train.launcher`` the
 trainings run one after another over every device and only the evaluations go side by side
 (8 GPUs and 8 jobs: nine models evaluated eight at a time); with ``serve`` the evaluations
-go one after another through the one engine (:func:`beside`). When a step fails, the steps
-already running finish (and are recorded), no new step starts, and the first failure is
-raised once all have returned.
+go one after another through the one engine. Each step says whether it may go beside
+others (:attr:`spot.pipeline.step.Step.beside`). When a step fails, the steps already
+running finish (and are recorded), no new step starts, and the first failure is raised
+once all have returned.
 """
 
 from __future__ import annotations
@@ -26,25 +27,12 @@ from pathlib import Path
 
 from spot.pipeline.step import Step
 
-SIDE_BY_SIDE = ("train", "eval")
-"""Stages whose steps depend on one run only: they may run side by side."""
 
-
-def beside(pipe) -> tuple[str, ...]:
-    """The stages whose steps go side by side in ``pipe``: training and evaluation; with a
-    ``train.launcher`` (each training spread over every device) the trainings one after
-    another, then the evaluations side by side, one GPU share each; with ``serve`` (one
-    engine over every GPU, one model at a time) the evaluations one after another."""
-    stages = [s for s in SIDE_BY_SIDE if not (s == "train" and pipe.launcher)]
-    return tuple(s for s in stages if not (s == "eval" and pipe.serve is not None))
-
-
-def split(
-    steps: list[Step], stages: tuple[str, ...] = SIDE_BY_SIDE
-) -> tuple[list[Step], list[list[Step]], list[Step]]:
-    """(steps before, chains of the ``stages``' steps in plan order, steps after)."""
-    first = next((i for i, s in enumerate(steps) if s.stage in stages), len(steps))
-    last = max((i for i, s in enumerate(steps) if s.stage in stages), default=first - 1)
+def split(steps: list[Step]) -> tuple[list[Step], list[list[Step]], list[Step]]:
+    """(steps before, chains of the steps that may go side by side (:attr:`Step.beside`) in
+    plan order, steps after)."""
+    first = next((i for i, s in enumerate(steps) if s.beside), len(steps))
+    last = max((i for i, s in enumerate(steps) if s.beside), default=first - 1)
     chains: dict[str, list[Step]] = {}
     for step in steps[first : last + 1]:
         chains.setdefault(step.chain, []).append(step)

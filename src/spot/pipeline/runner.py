@@ -89,8 +89,10 @@ def run_pipeline(pipe: Pipeline, console: Console, *, only: str = "", dry_run: b
                 order = {s.key: i for i, s in enumerate(steps)}
                 done.sort(key=lambda d: order.get(d.key, len(order)))  # jobs finish out of order
                 finish.write_record(pipe, done, time.monotonic() - started)
-                if any(d.key == "compare" and d.status == "skipped" for d in done):
-                    finish.print_table(pipe, console)
+                skipped = {d.key for d in done if d.status == "skipped"}
+                for step in steps:
+                    if step.key in skipped:
+                        step.show(console)
                 print_summary(console, done, time.monotonic() - started, pipe.out)
     return done
 
@@ -99,8 +101,12 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
     """One step after another, or (``jobs`` above 1) the runs' chains side by side."""
     number = {s.key: f"{i}/{len(steps)}" for i, s in enumerate(steps, 1)}
 
+    first = next((s for s in steps if s.chain), None)  # by then the data is made
+
     def one(step: Step, side: parallel.Side | None = None) -> None:
-        if step.key == "report":  # the report reads the record
+        if step is first and side is None:
+            stale_steps(steps)
+        if step.reads_record:
             finish.write_record(pipe, done, time.monotonic() - started)
         done.append(_noted(step, number[step.key], pipe, console, done, side))
 
@@ -109,36 +115,36 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
 
     if dry_run:
         for step in steps:
-            done.append(_show(step, number[step.key], pipe, console, done))
+            done.append(_show(step, number[step.key], pipe, steps, console, done))
         console.print(f"dry run: nothing was run; the outputs go to {pipe.out}", highlight=False)
         return
     if pipe.jobs <= 1:
         for step in steps:
-            if step.stage == "train" and step is next(s for s in steps if s.stage == "train"):
-                stale_trainings(steps, pipe)
             one(step)
         return
-    before, chains, after = parallel.split(steps, parallel.beside(pipe))
+    before, chains, after = parallel.split(steps)
     for step in before:
         one(step)
-    stale_trainings(steps, pipe)
+    if not any(s is first for s in before):
+        stale_steps(steps)
     parallel.run_chains(chains, pipe.jobs, beside)
     for step in after:
         one(step)
 
 
-def stale_trainings(steps: list[Step], pipe: Pipeline) -> None:
-    """Refuse at once, naming them all, the trainings whose data was made again since they
-    started: each would be refused in turn (:func:`spot.pipeline.training.stale`)."""
-    from spot.pipeline.training import stale
-
-    found = [s.key.removeprefix("train-") for s in steps if s.stage == "train" and stale(s.config)]
+def stale_steps(steps: list[Step]) -> None:
+    """Refuse at once, naming them all, the runs whose data was made again since they
+    started (:attr:`Step.stale`): each would be refused in turn. Redoing one means deleting
+    what its chain made (its training and its evaluation)."""
+    found = [s for s in steps if s.stale()]
     if found:
-        paths = " ".join(f"{pipe.out / d / run}" for run in found for d in ("train", "eval"))
+        chains = {s.chain for s in found}
+        made = [s.config.out for s in steps if s.chain in chains and s.config is not None]
+        names = ", ".join(s.chain or s.key for s in found)
         raise PipelineError(
-            f"train: after a change upstream, the data of {', '.join(found)} was made again "
+            f"{found[0].stage}: after a change upstream, the data of {names} was made again "
             "since its training began; to train on the data as it is now, delete what was "
-            f"trained and scored (rm -r {paths}), or choose another out"
+            f"trained and scored (rm -r {' '.join(str(p) for p in made)}), or choose another out"
         )
 
 
@@ -215,13 +221,14 @@ def execute(
     return Done(step.key, step.stage, step.label, "ran", seconds, cpu, summary)
 
 
-def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: list[Done]) -> Done:
+def _show(step: Step, number: str, pipe: Pipeline, steps: list[Step], console, before: list[Done]):
     """The dry run's line. A step that is complete now may not stay so when an earlier one
     runs (new questions change what elicit reads): it says so."""
     stamp = stamp_of(step, pipe)
     if complete(step, stamp):
         state = "complete"
-        if any(d.status == "pending" and _feeds(d, step) for d in before):
+        chain = {s.key: s.chain for s in steps}
+        if any(d.status == "pending" and _feeds(chain[d.key], step.chain) for d in before):
             state += " now (an earlier step runs first: it may change)"
         console.print(f"{number} {step.label}: {state}", highlight=False)
         return Done(step.key, step.stage, step.label, "skipped")
@@ -231,30 +238,16 @@ def _show(step: Step, number: str, pipe: Pipeline, console: Console, before: lis
     except PipelineError as e:
         state = f"[red]will be refused[/]: {str(e).removeprefix(step.label + ': ')}"
     console.print(f"{number} {step.label}: {state}", highlight=False)
-    if step.stage == "train":
-        console.print(f"    needs: {_needs(step, pipe)}", highlight=False, soft_wrap=True)
+    if step.needs is not None:
+        console.print(f"    needs: {step.needs()}", highlight=False, soft_wrap=True)
     return Done(step.key, step.stage, step.label, "pending")
 
 
-def _needs(step: Step, pipe: Pipeline) -> str:
-    """The training run's disk and GPU memory (:mod:`spot.train.estimate`)."""
-    from spot.train.estimate import Engine, estimate
-
-    engine = Engine.of_launcher(pipe.launcher)
-    try:
-        return estimate(step.config, engine).line(engine)
-    except (OSError, ValueError):  # a hub model not cached here: no config to count
-        return f"unknown here (no config of {step.config.model} on this machine)"
-
-
-def _feeds(earlier: Done, step: Step) -> bool:
-    """Whether what ``earlier`` writes may be what ``step`` reads: the data stages feed all
-    that follows, a training its evaluation, every run the table and the report."""
-    if earlier.stage in ("questions", "elicit", "rectify", "filter"):
-        return True
-    if step.stage == "eval":
-        return earlier.key == "train-" + step.key.removeprefix("eval-")
-    return step.stage in ("compare", "report")
+def _feeds(earlier: str, later: str) -> bool:
+    """Whether a step of chain ``earlier`` may write what a later step of chain ``later``
+    reads: a step of the whole pipeline (``""``: the data before, the table after) feeds
+    or reads every other, a run's step only its own chain's (a training its evaluation)."""
+    return not earlier or not later or earlier == later
 
 
 def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None:
@@ -307,16 +300,14 @@ def _guard(step: Step, stamp: dict | None) -> None:
             f"{step.label}: {out} was made with other weights of {step.config.model} (the model "
             f"changed since); delete {out} and what follows it to redo it, or choose another out"
         )
-    if step.stage == "eval" and before != now:
-        raise PipelineError(
-            f"{step.label}: {out} holds scores of other questions; delete {out} to score again"
-        )
+    if step.strict and before != now:
+        raise PipelineError(f"{step.label}: {step.strict}")
 
 
 def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None, side) -> float | None:
     """In this process, or (``isolate``, training with a launcher, or side by side with
     other steps) in its own; returns that process's CPU seconds."""
-    launcher = pipe.launcher if step.stage == "train" else ""
+    launcher = pipe.launcher if step.launched else ""
     if config is None or not (pipe.isolate or launcher or side):
         step.run(console)
         return None
@@ -368,11 +359,7 @@ def write_config(pipe: Pipeline, step: Step) -> Path | None:
     it by hand, and so does the runner when the stage gets its own process."""
     if step.config is None or not step.command:
         return None
-    config = step.config
-    if step.stage == "train":  # what the run does now: continue from its checkpoints or not
-        from spot.pipeline.training import resumable
-
-        config = resumable(config)
+    config = step.process_config(step.config)
     path = pipe.out / "configs" / f"{step.key}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(jsonable(config), sort_keys=False))

@@ -316,7 +316,23 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
         command=("train",),
         chain=run.name,
         before=lambda: overlap.check_data(data, {**scored()[0], **heldout()}, label),
+        beside=not pipe.launcher,  # a launched training has every device to itself
+        launched=True,
+        stale=lambda: training.stale(cfg),
+        needs=lambda: needs(cfg, pipe.launcher),
+        process_config=training.resumable,
     )
+
+
+def needs(cfg: TrainConfig, launcher: str) -> str:
+    """The training run's disk and GPU memory (:mod:`spot.train.estimate`)."""
+    from spot.train.estimate import Engine, estimate
+
+    engine = Engine.of_launcher(launcher)
+    try:
+        return estimate(cfg, engine).line(engine)
+    except (OSError, ValueError):  # a hub model not cached here: no config to count
+        return f"unknown here (no config of {cfg.model} on this machine)"
 
 
 def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
@@ -355,6 +371,8 @@ def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
         check=_checker(user, pipe, label),
         command=("eval",),
         chain=name,
+        beside=pipe.serve is None,  # one served engine scores one model at a time
+        strict=f"{out} holds scores of other questions; delete {out} to score again",
     )
 
 

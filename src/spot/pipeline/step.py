@@ -3,8 +3,8 @@
 Every stage becomes a :class:`Step` (built with keywords in :mod:`spot.pipeline.stages` and
 :mod:`spot.pipeline.finish`): what names it, its settings (what a rerun must match), the
 files that mark it finished, what identifies its inputs, how to run it here or in a process
-of its own, and how to say in one line what it produced. The runner iterates over steps and
-never looks inside a stage.
+of its own, how to say in one line what it produced, and what it may do (run beside other
+runs, under a launcher). The runner iterates over steps and never names a stage.
 """
 
 from __future__ import annotations
@@ -45,6 +45,26 @@ class Step:
     before: Callable[[], None] = lambda: None
     """Runs in this process before the stage runs (not when it is skipped): may refuse it,
     and an owned serving engine starts for it (:mod:`spot.pipeline.engine`)."""
+    beside: bool = False
+    """Depends on its chain only: with ``jobs`` above 1 it may run side by side with other
+    chains' steps (:mod:`spot.pipeline.parallel`)."""
+    launched: bool = False
+    """Runs under the pipeline's ``train.launcher`` (one process per device) when one is set."""
+    stale: Callable[[], bool] = lambda: False
+    """Whether its input was made again since it began, so that resuming would mix two data
+    sets: every such step of a pipeline is named at once, before any of them runs."""
+    strict: str = ""
+    """Its output cannot take in a change of its inputs (an evaluation's scores of other
+    questions): such a change is refused with these words rather than resumed. Empty: the
+    stage's own run record decides."""
+    needs: Callable[[], str] | None = None
+    """The dry run's line of what it needs (disk, GPU memory), when that is worth saying."""
+    process_config: Callable[[Any], Any] = lambda config: config
+    """The config as its own process gets it now (a training: resume or not)."""
+    reads_record: bool = False
+    """Reads ``OUT/pipeline.json``: the record is written just before it runs."""
+    show: Callable[[Console], None] = lambda console: None
+    """Shows its result again at the end of a rerun that skipped it (the table)."""
 
 
 def jsonable(value: Any) -> Any:
