@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spot.records.jsonl import RecordError, Skips
+from spot.records.jsonl import FirstOfEachId, RecordError, Skips
 from spot.records.questions import rows
 from spot.records.schema import FieldError, Question
 from spot.verify.extract import extract_boxed
@@ -115,18 +115,16 @@ def load_math(
         str(path) if path else f"hf:{spec.hub}:{spec.hub_split}" if hub else str(DATA / spec.file)
     )
     questions: list[Question] = []
-    seen: set[str] = set()
+    ids = FirstOfEachId()
     for where, line, row in rows(source):
         try:
             q = _question(name, spec, where, line, row)
-            if q.id in seen:
-                raise RecordError(where, line, f"duplicate id {q.id!r}", "id", kind="duplicate id")
+            ids.keep(q.id, where, line)
         except RecordError as e:
             if strict:
                 raise
             skips.add(e)
             continue
-        seen.add(q.id)
         questions.append(q)
         if limit and len(questions) >= limit:
             break

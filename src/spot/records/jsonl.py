@@ -61,6 +61,20 @@ class Skips:
         }
 
 
+@dataclass
+class FirstOfEachId:
+    """The ids met so far: the first record of each id is kept, a later one is bad input."""
+
+    seen: set[str] = field(default_factory=set)
+
+    def keep(self, id: str, path: Path | str, line: int) -> None:
+        """Remember ``id``; raise a :class:`RecordError` (``file:line: field 'id'``) if it was
+        met before."""
+        if id in self.seen:
+            raise RecordError(path, line, f"duplicate id {id!r}", "id", kind="duplicate id")
+        self.seen.add(id)
+
+
 def iter_objects(path: Path | str) -> Iterator[tuple[int, Any | RecordError]]:
     """Yield (line number, decoded object or RecordError) for each non-blank line."""
     with open(path, "rb") as f:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from spot.records.importers import question_from
-from spot.records.jsonl import RecordError, Skips, iter_objects
+from spot.records.jsonl import FirstOfEachId, RecordError, Skips, iter_objects
 from spot.records.schema import FieldError, Question
 
 
@@ -54,7 +54,7 @@ def load_questions(
     """Questions from a file path or ``hf:NAME[:SPLIT]``; bad rows go to ``skips``."""
     skips = skips if skips is not None else Skips()
     questions: list[Question] = []
-    seen: set[str] = set()
+    ids = FirstOfEachId()
     for where, line, row in rows(spec):
         try:
             if isinstance(row, RecordError):
@@ -64,16 +64,13 @@ def load_questions(
             if source:
                 row = {**row, "source": source}
             q = question_from(fields.apply(row), default_id=f"{Path(where).stem}-{line}")
+            ids.keep(q.id, where, line)
         except FieldError as e:
             skips.add(RecordError(where, line, str(e), e.field_name))
             continue
         except RecordError as e:
             skips.add(e)
             continue
-        if q.id in seen:
-            skips.add(RecordError(where, line, f"duplicate id {q.id!r}", "id"))
-            continue
-        seen.add(q.id)
         questions.append(q)
         if limit and len(questions) >= limit:
             break

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from spot.records.jsonl import (
     AppendLog,
+    FirstOfEachId,
     RecordError,
     Skips,
     finished_ids,
@@ -44,17 +45,15 @@ from spot.rectify.outputs import RectifySummary, read_rows, rewrite_in_order, su
 
 def load_errors(path: Path, skips: Skips) -> list[Sample]:
     """Wrong samples, first occurrence of each id; bad lines and duplicates are counted skips."""
-    seen, out = set(), []
+    ids, out = FirstOfEachId(), []
     for s in read_records(path, Sample, skips):
-        if s.id in seen:
-            skips.add(RecordError(path, 0, f"duplicate id {s.id!r}", "id", kind="duplicate id"))
+        try:
+            if not s.response.strip():  # nothing to edit: a "correction" would be a fresh answer
+                raise RecordError(path, 0, f"{s.id}: empty response", "response")
+            ids.keep(s.id, path, 0)
+        except RecordError as e:
+            skips.add(e)
             continue
-        if not s.response.strip():  # nothing to edit: a "correction" would be a fresh answer
-            skips.add(
-                RecordError(path, 0, f"{s.id}: empty response", "response", kind="empty response")
-            )
-            continue
-        seen.add(s.id)
         out.append(s)
     return out
 
