@@ -194,15 +194,15 @@ def _runner(cls: type, fn: Callable[[Any], Any]) -> Callable[..., Any]:
 
 def _flag_order(cls: type) -> list[dataclasses.Field]:
     """The fields as ``--help`` lists them: the stage's own first, then those it shares
-    through a base config (the sampling engine's)."""
-    shared = {
-        f.name
-        for base in cls.__mro__[1:]
-        if dataclasses.is_dataclass(base)
-        for f in dataclasses.fields(base)
-    }
-    fields = dataclasses.fields(cls)
-    return [f for f in fields if f.name not in shared] + [f for f in fields if f.name in shared]
+    through a base config (the sampling engine's, then the server's), each group in the
+    order its class declares them."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    ordered: dict[str, dataclasses.Field] = {}
+    for klass in cls.__mro__:  # the class itself, then its bases, nearest first
+        for name in vars(klass).get("__annotations__", {}):
+            if name in fields:
+                ordered.setdefault(name, fields[name])
+    return list(ordered.values())
 
 
 def _parameter(f: dataclasses.Field, hint: Any, doc: str) -> inspect.Parameter:

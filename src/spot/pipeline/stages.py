@@ -319,20 +319,9 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
         beside=not pipe.launcher,  # a launched training has every device to itself
         launched=True,
         stale=lambda: training.stale(cfg),
-        needs=lambda: needs(cfg, pipe.launcher),
+        needs=lambda: training.needs(cfg, pipe.launcher),
         process_config=training.resumable,
     )
-
-
-def needs(cfg: TrainConfig, launcher: str) -> str:
-    """The training run's disk and GPU memory (:mod:`spot.train.estimate`)."""
-    from spot.train.estimate import Engine, estimate
-
-    engine = Engine.of_launcher(launcher)
-    try:
-        return estimate(cfg, engine).line(engine)
-    except (OSError, ValueError):  # a hub model not cached here: no config to count
-        return f"unknown here (no config of {cfg.model} on this machine)"
 
 
 def eval_step(pipe: Pipeline, name: str, model: str) -> Step:

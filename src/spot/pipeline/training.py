@@ -44,6 +44,17 @@ def stale(cfg: TrainConfig) -> bool:
     return Path(cfg.data).exists() and began != file_digest(cfg.data)
 
 
+def needs(cfg: TrainConfig, launcher: str) -> str:
+    """The run's disk and GPU memory (:mod:`spot.train.estimate`), for the dry run."""
+    from spot.train.estimate import Engine, estimate
+
+    engine = Engine.of_launcher(launcher)
+    try:
+        return estimate(cfg, engine).line(engine)
+    except (OSError, ValueError):  # a hub model not cached here: no config to count
+        return f"unknown here (no config of {cfg.model} on this machine)"
+
+
 def run(cfg: TrainConfig, console: Console) -> None:
     from spot.train import loop
 

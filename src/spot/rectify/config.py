@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from spot import checks
+from spot.sampling.engine_config import ServerConfig
 
 ORACLES: dict[str, str] = {
     "openai": "spot.rectify.oracles.api:build",
@@ -21,7 +22,10 @@ OracleName = Literal[tuple(ORACLES)]  # the CLI's choices are the registry's key
 
 
 @dataclass
-class RectifyConfig:
+class RectifyConfig(ServerConfig):
+    """The oracle's settings; how its server is reached (base URL, key variable, requests in
+    flight, timeout, retries) is the engine's :class:`ServerConfig`."""
+
     errors: Path = Path("runs/elicit/errors.jsonl")
     """Wrong samples from `spot elicit` (errors.jsonl)."""
     out: Path = Path("runs/rectify")
@@ -31,10 +35,6 @@ class RectifyConfig:
     model: str = ""
     """Oracle model: the API model name (openai: required, e.g. gemini-2.5-pro), or the policy
     (self: toy, a directory or a name; by default the policy that sampled the errors)."""
-    base_url: str = "http://127.0.0.1:8000/v1"
-    """OpenAI-compatible endpoint (openai oracle, and self with --self-backend openai)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable holding the API key; the key is never logged or written."""
     style: Literal["surgical", "direct"] = "surgical"
     """What the oracle writes: a minimal edit of the wrong answer (surgical, Appendix F), or a
     solution of its own from the question alone (direct: the data of the paper's SFT baseline;
@@ -54,12 +54,6 @@ class RectifyConfig:
     prompt never shows it)."""
     template: Path | None = None
     """Custom prompt template with {question}, {response}, {ground_truth} placeholders."""
-    concurrency: int = 64
-    """Requests in flight."""
-    timeout: float = 600.0
-    """Seconds per request before it is retried."""
-    max_retries: int = 6
-    """Retries per request (429, 5xx, timeouts, connection errors, malformed responses)."""
     backoff: float = 1.0
     """Base of the exponential retry backoff in seconds (full jitter; Retry-After wins)."""
     rpm: float = 0.0
@@ -96,9 +90,7 @@ class RectifyConfig:
             raise checks.OptionError("--model: name the oracle model (e.g. gemini-2.5-pro)")
         if self.oracle == "self" and self.self_backend == "hf" and self.model:
             checks.model_ref("model", self.model)
-        checks.at_least("concurrency", self.concurrency, 1)
-        checks.positive("timeout", self.timeout)
-        checks.at_least("max_retries", self.max_retries, 0)
+        self.check_server()
         checks.at_least("backoff", self.backoff, 0)
         checks.at_least("rpm", self.rpm, 0)
         checks.at_least("max_tokens", self.max_tokens, 0)

@@ -3,7 +3,9 @@
 :class:`~spot.elicit.config.ElicitConfig` and :class:`~spot.eval.config.EvalConfig` extend
 :class:`EngineConfig`, so both take the same flags, YAML keys and checks for it (the flags
 list these after the stage's own), and :func:`spot.sampling.factory.backend_for` builds the
-engine from them.
+engine from them. How an OpenAI-compatible server is reached (:class:`ServerConfig`) is
+shared with the rectify stage's oracle too, and read by
+:meth:`spot.sampling.client.EndpointConfig.of`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,28 @@ from spot.sampling.factory import BackendName
 
 
 @dataclass
-class EngineConfig:
+class ServerConfig:
+    base_url: str = "http://127.0.0.1:8000/v1"
+    """URL of an OpenAI-compatible server (the openai backend or oracle, and the self oracle
+    with --self-backend openai)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the server's API key (never logged or written)."""
+    concurrency: int = 64
+    """Requests in flight."""
+    timeout: float = 600.0
+    """Seconds per request before it is retried."""
+    max_retries: int = 6
+    """Retries per request (429, 5xx, timeouts, connection errors, malformed responses)."""
+
+    def check_server(self) -> None:
+        """Refuse out-of-range server settings (one line naming the option)."""
+        checks.at_least("concurrency", self.concurrency, 1)
+        checks.positive("timeout", self.timeout)
+        checks.at_least("max_retries", self.max_retries, 0)
+
+
+@dataclass
+class EngineConfig(ServerConfig):
     backend: BackendName = "hf"
     """Sampling engine: in-process transformers, an OpenAI-compatible server, or in-process vLLM."""
     raw_prompt: bool = False
@@ -41,22 +64,10 @@ class EngineConfig:
     max_model_len: int = 0
     """Context vLLM plans its KV cache for, prompt plus answer (0: the model's own; vllm
     backend): smaller fits more sequences at once; a prompt that does not fit is skipped."""
-    base_url: str = "http://127.0.0.1:8000/v1"
-    """Server URL (openai backend)."""
-    api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable with the API key (openai backend; never logged)."""
-    concurrency: int = 64
-    """Requests in flight (openai backend)."""
-    timeout: float = 600.0
-    """Seconds per request before it is retried (openai backend)."""
-    max_retries: int = 6
-    """Retries per request (openai backend)."""
 
     def check_engine(self) -> None:
         """Refuse out-of-range engine settings (one line naming the option)."""
         checks.at_least("batch_size", self.batch_size, 1)
-        checks.at_least("concurrency", self.concurrency, 1)
-        checks.positive("timeout", self.timeout)
-        checks.at_least("max_retries", self.max_retries, 0)
+        self.check_server()
         EngineOptions.of(self).check(self.backend)
         ChatOptions.parse(self.raw_prompt, self.template_args)  # raises on a malformed k=v
