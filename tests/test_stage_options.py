@@ -142,6 +142,27 @@ def test_presets_resolve_with_typed_values():
     assert load_yaml(TrainConfig, Path("llama31-8b-sft"))["lr"] == 1e-6
 
 
+def test_settings_files_are_found_one_way_beside_the_pipeline_then_as_given_then_shipped(
+    tmp_path, monkeypatch
+):
+    from spot.checks import OptionError
+    from spot.config import PRESETS, load_yaml, resolve
+    from spot.pipeline.config import load_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "toy-spot.yaml").write_text("lr: 0.5\n")
+    assert resolve("toy-spot", beside=tmp_path / "sub", folder="train").parent.name == "sub"
+    assert resolve("toy-spot", folder="train") == PRESETS / "train" / "toy-spot.yaml"
+    with pytest.raises(OptionError, match="no such file or preset"):
+        resolve("elsewhere/toy-spot.yaml", folder="train")  # a missing path is not a preset
+    with pytest.raises(OptionError, match=r"toy-demo: no such file or preset \(presets: llama"):
+        load_yaml(TrainConfig, Path("toy-demo"))  # a pipeline file is not a train preset
+    (tmp_path / "child.yaml").write_text("extends: missing-parent\n")
+    with pytest.raises(OptionError, match=r"child.yaml: extends: missing-parent: no such file"):
+        load_pipeline(tmp_path / "child.yaml")
+
+
 def test_bf16_autocast_and_gradient_checkpointing_run(tmp_path):
     write_records(tmp_path / "pairs.jsonl", pairs(4))
     cfg = TrainConfig(

@@ -48,29 +48,44 @@ def field_docs(cls: type) -> dict[str, str]:
 PRESETS = Path(__file__).parent / "configs"
 
 
-def resolve(path: Path) -> Path:
-    """A YAML file, or the name of a preset shipped in ``spot/configs`` (e.g. ``qwen3-8b-spot``)."""
-    if Path(path).exists():
-        return Path(path)
-    found = sorted(PRESETS.glob(f"**/{Path(path).stem}.yaml"))
-    if not found:
-        names = sorted(p.stem for p in PRESETS.glob("**/*.yaml"))
-        raise OptionError(f"{path}: no such file or preset (presets: {', '.join(names)})")
-    return found[0]
+def resolve(path: Path | str, *, beside: Path | None = None, folder: str = "") -> Path:
+    """The one way a settings file is found: a file named relative to ``beside`` (the folder
+    of the pipeline file that names it), with or without ``.yaml``; else the path as given;
+    else, for a bare name, the preset of that name shipped in ``spot/configs/FOLDER``
+    (``train`` presets such as ``qwen3-8b-spot``, ``pipeline`` files such as ``toy-demo``)."""
+    path = Path(path)
+    near = [beside / path, (beside / path).with_suffix(".yaml")] if beside is not None else []
+    for candidate in [*near, path]:
+        if candidate.is_file():
+            return candidate
+    shipped = PRESETS / folder
+    found = sorted(shipped.glob(f"**/{path.stem}.yaml")) if path.parent == Path(".") else []
+    if found:
+        return found[0]
+    names = ", ".join(sorted(p.stem for p in shipped.glob("**/*.yaml")))
+    kind = f"shipped pipeline ({names})" if folder == "pipeline" else f"preset (presets: {names})"
+    raise OptionError(f"{path}: no such file or {kind}")
 
 
-def load_yaml(cls: type, path: Path) -> dict[str, Any]:
-    """Field values from a YAML mapping; unknown keys are an error naming the file."""
-    path = resolve(path)
+def read_mapping(path: Path) -> dict[str, Any]:
+    """The mapping a YAML file holds: the one reader of ``--config`` files and pipeline
+    files; an unreadable or malformed file is one line naming it."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
         raise OptionError(f"{path}: not a YAML file (not UTF-8 text)") from None
     except (OSError, yaml.YAMLError) as e:
-        raise OptionError(f"{path}: {e}") from None
+        raise OptionError(f"{path}: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict):
-        raise OptionError(f"{path}: expected a mapping of option names to values")
-    return field_values(cls, data, str(path))
+        raise OptionError(f"{path}: expected a mapping of option names to values, got {data!r}")
+    return data
+
+
+def load_yaml(cls: type, path: Path, beside: Path | None = None) -> dict[str, Any]:
+    """Field values of ``cls`` from a YAML file or preset (:func:`resolve`); unknown keys
+    are an error naming the file."""
+    path = resolve(path, beside=beside, folder="train")  # the only stage with presets
+    return field_values(cls, read_mapping(path), str(path))
 
 
 def field_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -83,22 +98,22 @@ def field_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
     if unknown:
         raise OptionError(f"{where}: unknown option '{unknown[0]}' for {cls.__name__}")
     hints = typing.get_type_hints(cls)
-    return {k: _coerce(v, hints[k], f"{where}: option '{k}'") for k, v in data.items()}
+    return {k: coerce(v, hints[k], f"{where}: option '{k}'") for k, v in data.items()}
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
+def coerce(value: Any, hint: Any, where: str) -> Any:
     """A YAML value as the field's type (YAML reads ``1e-6`` as a string, paths as strings)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in typing.get_args(hint):
             return None
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _coerce(value, inner[0], where)
+        return coerce(value, inner[0], where)
     if origin is list:
         if not isinstance(value, list):
             raise OptionError(f"{where}: expected a list, got {value!r}")
         (inner,) = typing.get_args(hint)
-        return [_coerce(v, inner, where) for v in value]
+        return [coerce(v, inner, where) for v in value]
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
             choices = ", ".join(map(str, typing.get_args(hint)))

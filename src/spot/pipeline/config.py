@@ -35,10 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from spot.checks import OptionError
-from spot.config import PRESETS, field_values, load_yaml, resolve
+from spot.config import coerce, field_values, load_yaml, read_mapping, resolve
 from spot.elicit.config import ElicitConfig
 from spot.eval.config import EvalConfig
 from spot.filter.config import FilterConfig
@@ -124,7 +122,7 @@ class Pipeline:
 
 def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
     """Read, merge (``extends``) and check a pipeline file; ``out`` overrides its ``out``."""
-    path = pipeline_file(Path(path))
+    path = resolve(path, folder="pipeline")
     data = _read(path, seen=())
     where = str(path)
     unknown = sorted(set(data) - set(TOP_KEYS))
@@ -151,43 +149,27 @@ def load_pipeline(path: Path | str, out: Path | None = None) -> Pipeline:
         runs=runs,
         eval=_stage(EvalConfig, data.get("eval") or {}, f"{where}: eval"),
         launcher=_string(train.get("launcher", ""), f"{where}: train.launcher"),
-        isolate=_flag(data.get("isolate", False), f"{where}: isolate"),
+        isolate=coerce(data.get("isolate", False), bool, f"{where}: isolate"),
         threads=_count(data.get("threads", 0), f"{where}: threads"),
         jobs=max(1, _count(data.get("jobs", 1), f"{where}: jobs")),
         serve=parse_serve(data.get("serve"), where),
     )
 
 
-def pipeline_file(path: Path) -> Path:
-    """A file, or the name of a pipeline shipped in ``spot/configs/pipeline``."""
-    if path.is_file():
-        return path
-    shipped = PRESETS / "pipeline"
-    found = shipped / f"{path.stem}.yaml"
-    if path.parent == Path(".") and found.is_file():
-        return found
-    names = ", ".join(sorted(p.stem for p in shipped.glob("*.yaml")))
-    raise OptionError(f"{path}: no such file or shipped pipeline ({names})")
-
-
 def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     """The file's mapping, merged over the one it ``extends``."""
     if path.resolve() in seen:
         raise OptionError(f"{path}: extends itself (through {', '.join(map(str, seen))})")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError:
-        raise OptionError(f"{path}: not a YAML file (not UTF-8 text)") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise OptionError(f"{path}: {' '.join(str(e).split())}") from None
-    data = _mapping(data, str(path))
+    data = read_mapping(path)
     parent = data.pop("extends", None)
     if parent is None:
         return data
     name = _string(parent, f"{path}: extends")
-    here = path.parent / name
-    parent_file = next((p for p in (here, here.with_suffix(".yaml")) if p.is_file()), None)
-    base = _read(parent_file or pipeline_file(Path(name)), (*seen, path.resolve()))
+    try:
+        parent_file = resolve(name, beside=path.parent, folder="pipeline")
+    except OptionError as e:
+        raise OptionError(f"{path}: extends: {e}") from None
+    base = _read(parent_file, (*seen, path.resolve()))
     return _merge(base, data)
 
 
@@ -199,37 +181,20 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _beside(path: Path, name: str) -> Path:
-    """A file named relative to the pipeline file, else a path or a shipped preset."""
-    here = path.parent / name
-    for candidate in (here, here.with_suffix(".yaml")):
-        if candidate.is_file():
-            return candidate
-    return resolve(Path(name))
-
-
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise OptionError(f"{where}: expected a mapping, got {value!r}")
     return value
 
 
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise OptionError(f"{where}: expected true or false, got {value!r}")
-    return value
-
-
 def _count(value: Any, where: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if coerce(value, int, where) < 0:
         raise OptionError(f"{where}: expected a whole number >= 0, got {value!r}")
     return value
 
 
 def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise OptionError(f"{where}: expected a string, got {value!r}")
-    return value
+    return coerce(value, str, where)
 
 
 def _stage(cls: type, block: Any, where: str) -> dict[str, Any]:
@@ -262,8 +227,9 @@ def _rectify(block: Any, path: Path) -> dict[str, dict[str, Any]]:
         values = _stage(RectifyConfig, values, f"{where}.{name}")
         if answers == "all":
             values["answers"] = "all"
-        if values.get("template") is not None:  # shipped prompts live beside the presets
-            values["template"] = _beside(path, str(values["template"]))
+        if values.get("template") is not None:  # named relative to the pipeline file
+            here = path.parent / values["template"]
+            values["template"] = here if here.is_file() else values["template"]
         out[str(name)] = values
     return out
 
@@ -364,7 +330,7 @@ def _train_values(block: dict, path: Path, where: str) -> dict[str, Any]:
     presets = block.pop("config", [])
     values: dict[str, Any] = {}
     for preset in presets if isinstance(presets, list) else [presets]:
-        values |= load_yaml(TrainConfig, _beside(path, _string(preset, f"{where}: config")))
+        values |= load_yaml(TrainConfig, _string(preset, f"{where}: config"), beside=path.parent)
     for owned in OWNED[TrainConfig]:
         values.pop(owned, None)  # a preset's model and paths give way to the pipeline's
     return {**values, **_stage(TrainConfig, block, where)}
