@@ -222,7 +222,7 @@ def test_shipped_prompts():
     assert rows[0]["key"] == 1000
     assert rows[0]["instruction_id_list"][0] == "punctuation:no_comma"
     # every id has a checker in lm-eval's registry
-    registry = ifeval._checkers().instructions_registry.INSTRUCTION_DICT
+    registry = ifeval.checkers().instructions_registry.INSTRUCTION_DICT
     assert {i for r in rows for i in r["instruction_id_list"]} <= set(registry)
     assert (ifeval.DATA_FILE.parent / "LICENSE").is_file()
 

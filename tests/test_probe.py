@@ -47,7 +47,7 @@ def _cfg(tmp_path, **kw) -> TrainConfig:
 def _hand_probe(model, tokenizer, n: int) -> tuple[float, float]:
     """Mean and minimum reply-token log-prob, one example at a time, from full logits."""
     tokens, worst = [], math.inf
-    for prompt, reply in probe._toy_prior(n):
+    for prompt, reply in probe.texts("toy-prior", n):
         e = encode(tokenizer, prompt, reply, chat=ChatOptions(), max_length=256)
         ids = torch.tensor([list(e.prompt) + list(e.completion)])
         with torch.no_grad():
@@ -97,7 +97,11 @@ def test_probe_file_errors_name_the_line(tmp_path):
     path = tmp_path / "probe.jsonl"
     path.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "a"}\n')
     with pytest.raises(Exception, match=r"probe.jsonl:2: probe rows need"):
-        probe._from_file(path, 10)
+        probe.texts(str(path), 10)
+    path.write_text('{"prompt": "a", "response": "b"}\n\n{"prompt": \n')
+    with pytest.raises(Exception, match=r"probe.jsonl:3: not a JSON object"):
+        probe.texts(str(path), 10)
+    assert probe.texts(str(path), 1) == [("a", "b")]  # read no further than it needs
 
 
 def test_sgd_takes_a_plain_gradient_step(tmp_path):

@@ -459,7 +459,7 @@ def test_a_step_process_dies_with_its_killed_parent(tmp_path):
         "step = types.SimpleNamespace(label='train (x)')\n"
         "child = [sys.executable, '-c', 'import os, time; print(os.getpid(), flush=True); "
         "time.sleep(120)']\n"
-        "runner._child(step, child, None, 'above', {})\n"
+        "runner.run_child(step, child, None, 'above', {})\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
@@ -480,7 +480,7 @@ def test_a_step_process_dies_with_its_killed_parent(tmp_path):
 def test_a_rerun_appends_to_a_step_log_never_truncates_it(tmp_path):
     """A process of a killed run may still write its log: the rerun's output goes after it."""
     from spot.pipeline.parallel import Side
-    from spot.pipeline.runner import PipelineError, _run
+    from spot.pipeline.runner import PipelineError, run_step
 
     pipe = load_pipeline(write_small(tmp_path / "small.yaml", tmp_path / "run"))
     step = next(s for s in plan(pipe) if s.key == "filter-surgical")
@@ -489,7 +489,7 @@ def test_a_rerun_appends_to_a_step_log_never_truncates_it(tmp_path):
     log.write_text("step 7 of the earlier run\n")
     config = tmp_path / "missing.yaml"  # the step's process fails at once: enough here
     with pytest.raises(PipelineError, match="filter-surgical.log"):
-        _run(step, pipe, Console(), config, Side(log))
+        run_step(step, pipe, Console(), config, Side(log))
     text = log.read_text()
     assert text.startswith("step 7 of the earlier run\n") and "--- spot run (pid" in text
 

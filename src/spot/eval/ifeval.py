@@ -147,7 +147,7 @@ def score(row: dict, response: str) -> dict:
     else 0.0) and, for auditing, ``inst_strict`` and ``inst_loose``: one bool per instruction,
     in the order of ``row["instruction_id_list"]``.
     """
-    utils = _checkers()
+    utils = checkers()
     registry = utils.instructions_registry.INSTRUCTION_DICT
     unknown = [i for i in row["instruction_id_list"] if i not in registry]
     if unknown:
@@ -190,7 +190,7 @@ def aggregate(scores: list[dict]) -> dict:
 
 
 @functools.cache
-def _checkers() -> ModuleType:
+def checkers() -> ModuleType:
     """lm-eval's IFEval utilities, imported once punkt is in place (so lm-eval finds it)."""
     ensure_punkt()
     import nltk

@@ -259,7 +259,7 @@ def _attempt(step: Step, pipe: Pipeline, console: Console, side) -> float | None
         torch.set_num_threads(pipe.threads)
         os.environ["OMP_NUM_THREADS"] = str(pipe.threads)  # and stages in their own process
     try:
-        cpu = _run(step, pipe, console, write_config(pipe, step), side)
+        cpu = run_step(step, pipe, console, write_config(pipe, step), side)
         step.after()
         return cpu
     except PipelineError:
@@ -304,7 +304,9 @@ def _guard(step: Step, stamp: dict | None) -> None:
         raise PipelineError(f"{step.label}: {step.strict}")
 
 
-def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None, side) -> float | None:
+def run_step(
+    step: Step, pipe: Pipeline, console: Console, config: Path | None, side
+) -> float | None:
     """In this process, or (``isolate``, training with a launcher, or side by side with
     other steps) in its own; returns that process's CPU seconds."""
     launcher = pipe.launcher if step.launched else ""
@@ -321,17 +323,17 @@ def _run(step: Step, pipe: Pipeline, console: Console, config: Path | None, side
     command = [*prefix, "-m", "spot", *step.command, "--config", str(config)]
     if side is None:
         console.print(f"[dim]$ {shlex.join(command)}[/]", highlight=False)
-        return _child(step, command, None, "above", {})
+        return run_child(step, command, None, "above", {})
     side.log.parent.mkdir(parents=True, exist_ok=True)
     # appended to, never truncated: a process of an earlier run may still be writing it
     with side.log.open("a") as log:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         log.write(f"\n--- spot run (pid {os.getpid()}), {stamp} ---\n$ {shlex.join(command)}\n")
         log.flush()
-        return _child(step, command, log, str(side.log), side.env)
+        return run_child(step, command, log, str(side.log), side.env)
 
 
-def _child(step: Step, command: list[str], log, where: str, env: dict[str, str]) -> float:
+def run_child(step: Step, command: list[str], log, where: str, env: dict[str, str]) -> float:
     """Run ``command`` (its output to ``log``, or the terminal), the step's exit status named;
     returns its CPU seconds."""
     child = subprocess.Popen(

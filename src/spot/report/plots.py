@@ -143,7 +143,7 @@ def frontier_figure(points: list[Point]) -> bytes:
     its rates joined in order; seeds of one rate are drawn faintly and joined by their mean.
     When some run fell far (below ``ZOOM`` points), a second panel shows the rest up close."""
     plt = _pyplot()
-    groups = _by_method_and_lr(points)
+    groups = by_method_and_lr(points)
     near = close_up(groups)
     panels = 1 if near is None else 2
     fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.8), squeeze=False)
@@ -200,7 +200,7 @@ def _draw_frontier(ax, groups: dict[str, list[tuple[float | None, list[Point]]]]
     ax.legend(fontsize=7)
 
 
-def _by_method_and_lr(points: list[Point]) -> dict[str, list[tuple[float | None, list[Point]]]]:
+def by_method_and_lr(points: list[Point]) -> dict[str, list[tuple[float | None, list[Point]]]]:
     """{method: [(lr, its points), ...] in increasing lr} (runs without an lr: one each)."""
     out: dict[str, dict] = {}
     for i, p in enumerate(points):

@@ -64,9 +64,14 @@ def load_probe(spec: str, tokenizer, chat: ChatOptions, n: int, max_length: int)
     have ``prompt`` and ``response`` (or ``chosen``, or ``answer``)."""
     from spot.train.encode import encode
 
-    pairs = PROBES[spec](n) if spec in PROBES else _from_file(Path(spec), n)
-    rows = [encode(tokenizer, p, r, chat=chat, max_length=max_length) for p, r in pairs]
+    rows = [encode(tokenizer, p, r, chat=chat, max_length=max_length) for p, r in texts(spec, n)]
     return PriorProbe(rows, tokenizer.pad_token_id)
+
+
+def texts(spec: str, n: int) -> list[tuple[str, str]]:
+    """The first ``n`` (prompt, reply) rows of probe ``spec``: a name of :data:`PROBES` or a
+    JSONL file (a bad row is an error naming its line)."""
+    return PROBES[spec](n) if spec in PROBES else _from_file(Path(spec), n)
 
 
 def _toy_prior(n: int) -> list[tuple[str, str]]:
@@ -87,7 +92,12 @@ def _from_file(path: Path, n: int) -> list[tuple[str, str]]:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict):
+                raise OptionError(f"{path}:{number}: not a JSON object")
             reply = next((row[k] for k in ("response", "chosen", "answer") if k in row), None)
             if not isinstance(row.get("prompt"), str) or not isinstance(reply, str):
                 raise OptionError(f"{path}:{number}: probe rows need a prompt and a response")
