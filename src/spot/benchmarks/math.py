@@ -14,14 +14,15 @@ simple-evals via lighteval). Sources are ``math/NAME``, judged by math-verify.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spot.records.jsonl import FirstOfEachId, RecordError, Skips
-from spot.records.questions import rows
+from spot.records.jsonl import RecordError, Skips
+from spot.records.questions import collect, rows
 from spot.records.schema import FieldError, Question
 from spot.verify.extract import extract_boxed
 
@@ -107,28 +108,13 @@ def load_math(
     without ``skips`` the first one raises its :class:`RecordError` (``file:line: field``):
     a benchmark with a missing question is not the benchmark.
     """
-    strict = skips is None
     if name not in MATH_SETS:
         raise ValueError(f"unknown math set {name!r} (choose from {', '.join(MATH_SETS)})")
     spec = MATH_SETS[name]
     source = (
         str(path) if path else f"hf:{spec.hub}:{spec.hub_split}" if hub else str(DATA / spec.file)
     )
-    questions: list[Question] = []
-    ids = FirstOfEachId()
-    for where, line, row in rows(source):
-        try:
-            q = _question(name, spec, where, line, row)
-            ids.keep(q.id, where, line)
-        except RecordError as e:
-            if strict:
-                raise
-            skips.add(e)
-            continue
-        questions.append(q)
-        if limit and len(questions) >= limit:
-            break
-    return questions
+    return collect(rows(source), functools.partial(_question, name, spec), skips, limit)
 
 
 def shipped_rows(name: str) -> list[tuple[Question, dict]]:

@@ -10,7 +10,7 @@ field), and so are duplicate ids; nothing is dropped silently.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,23 +52,39 @@ def load_questions(
     limit: int = 0,
 ) -> list[Question]:
     """Questions from a file path or ``hf:NAME[:SPLIT]``; bad rows go to ``skips``."""
-    skips = skips if skips is not None else Skips()
+
+    def make(where: str, line: int, row: Any) -> Question:
+        if isinstance(row, RecordError):
+            raise row
+        if not isinstance(row, dict):
+            raise RecordError(where, line, "expected a JSON object")
+        row = {**row, "source": source} if source else row
+        try:
+            return question_from(fields.apply(row), default_id=f"{Path(where).stem}-{line}")
+        except FieldError as e:
+            raise RecordError(where, line, str(e), e.field_name) from None
+
+    return collect(rows(spec), make, skips if skips is not None else Skips(), limit)
+
+
+def collect(
+    found: Iterable[tuple[str, int, Any]],
+    make: Callable[[str, int, Any], Question],
+    skips: Skips | None,
+    limit: int = 0,
+) -> list[Question]:
+    """``make(where, line, row)`` of each row, the first question of each id, at most
+    ``limit`` (0: all). A bad row (a :class:`RecordError`) is a counted skip, or, without
+    ``skips``, raised: a benchmark with a question missing is not the benchmark."""
     questions: list[Question] = []
     ids = FirstOfEachId()
-    for where, line, row in rows(spec):
+    for where, line, row in found:
         try:
-            if isinstance(row, RecordError):
-                raise row
-            if not isinstance(row, dict):
-                raise RecordError(where, line, "expected a JSON object")
-            if source:
-                row = {**row, "source": source}
-            q = question_from(fields.apply(row), default_id=f"{Path(where).stem}-{line}")
+            q = make(where, line, row)
             ids.keep(q.id, where, line)
-        except FieldError as e:
-            skips.add(RecordError(where, line, str(e), e.field_name))
-            continue
         except RecordError as e:
+            if skips is None:
+                raise
             skips.add(e)
             continue
         questions.append(q)
