@@ -44,6 +44,24 @@ def test_help_comes_from_field_docstrings():
     assert "Generator seed" in result.output and "--task" in result.output
 
 
+def test_train_help_lists_each_flag_once_under_the_group_it_belongs_to():
+    import dataclasses
+    import re
+
+    from spot.train.config import PANELS, TrainConfig
+
+    named = [name for names in PANELS.values() for name in names]
+    assert sorted(named) == sorted(f.name for f in dataclasses.fields(TrainConfig))
+    text = runner.invoke(app, ["train", "--help"], terminal_width=100).output
+    headings = re.findall(r"^(\S[^:]*):$", text, re.M)
+    assert headings == ["Options", *PANELS]
+    bco = text.split("Reward shift (SPoT-BCO only):")[1].split("Optimizer and schedule:")[0]
+    assert re.findall(r"^  (--[a-z-]+)", bco, re.M) == ["--delta-mode", "--delta-decay"]
+    assert sorted(re.findall(r"^  (--[a-z0-9-]+)", text, re.M)) == sorted(
+        ["--config", "--help", *(f"--{n.replace('_', '-')}" for n in named)]
+    )
+
+
 def test_console_script_reports_bad_input_without_traceback(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "Q?", "ground_truth": "1"}\n{"question": "Q2?"}\n')

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
+import typer.core
 import yaml
 
 from spot.checks import OptionError
@@ -152,8 +154,26 @@ def _coerce_scalar(value: Any, hint: Any, where: str) -> Any:
 
 
 def command(app: typer.Typer, name: str, cls: type, fn: Callable[[Any], Any]) -> None:
-    """Register ``fn(cfg: cls)`` on ``app`` as ``name`` with one flag per field of ``cls``."""
-    app.command(name)(_runner(cls, fn))
+    """Register ``fn(cfg: cls)`` on ``app`` as ``name`` with one flag per field of ``cls``
+    (under headings in ``--help`` when ``cls`` groups its fields in ``PANELS``)."""
+    grouped = {"cls": PanelCommand} if getattr(cls, "PANELS", None) else {}
+    app.command(name, **grouped)(_runner(cls, fn))
+
+
+class PanelCommand(typer.core.TyperCommand):
+    """Plain click help with the options under their config's headings (``PANELS``):
+    click's own help has one "Options" list and rich's cuts option names."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                title = getattr(param, "rich_help_panel", None) or "Options"
+                groups.setdefault(title, []).append(record)
+        for title, records in groups.items():
+            with formatter.section(title):
+                formatter.write_dl(records)
 
 
 def group_default(app: typer.Typer, cls: type, fn: Callable[[Any], Any]) -> None:
@@ -184,7 +204,12 @@ def _runner(cls: type, fn: Callable[[Any], Any]) -> Callable[..., Any]:
             default=typer.Option(None, "--config", help="YAML file of option values (flags win)."),
         ),
     ]
-    params += [_parameter(f, hints[f.name], docs.get(f.name, "")) for f in _flag_order(cls)]
+    panels = getattr(cls, "PANELS", {})  # --help's groups of flags, where a config has them
+    panel = {name: title for title, names in panels.items() for name in names}
+    params += [
+        _parameter(f, hints[f.name], docs.get(f.name, ""), panel.get(f.name))
+        for f in _flag_order(cls)
+    ]
 
     def run(ctx: typer.Context, **kwargs: Any) -> Any:
         from_file = load_yaml(cls, kwargs["config"]) if kwargs["config"] else {}
@@ -220,9 +245,12 @@ def _flag_order(cls: type) -> list[dataclasses.Field]:
     return list(ordered.values())
 
 
-def _parameter(f: dataclasses.Field, hint: Any, doc: str) -> inspect.Parameter:
-    """A flag for field ``f`` (``--name``, ``--name/--no-name`` for booleans), or a
-    positional argument for a field whose metadata says ``argument``."""
+def _parameter(
+    f: dataclasses.Field, hint: Any, doc: str, panel: str | None = None
+) -> inspect.Parameter:
+    """A flag for field ``f`` (``--name``, ``--name/--no-name`` for booleans) listed under
+    ``panel`` in ``--help``, or a positional argument for a field whose metadata says
+    ``argument``."""
     annotation, extra = _cli_type(hint)
     default = (
         f.default
@@ -236,7 +264,7 @@ def _parameter(f: dataclasses.Field, hint: Any, doc: str) -> inspect.Parameter:
         )
     flag = "--" + f.name.replace("_", "-")
     decls = [f"{flag}/--no-{flag[2:]}"] if annotation is bool else [flag]
-    option = typer.Option(default, *decls, help=doc, **extra)
+    option = typer.Option(default, *decls, help=doc, rich_help_panel=panel, **extra)
     return inspect.Parameter(
         f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from spot import checks
 from spot.models.chat import ChatOptions
@@ -16,9 +16,39 @@ from spot.train.objectives import OBJECTIVES
 
 ObjectiveName = Literal[tuple(OBJECTIVES)]  # the CLI's choices are the registry's keys
 
+PANELS: dict[str, tuple[str, ...]] = {
+    "Model and data": (
+        *("model", "data", "max_examples", "out", "max_length"),
+        *("raw_prompt", "template_args", "think_block"),
+    ),
+    "Objective": ("objective", "beta", "sft_reduction", "seed"),
+    "Reward shift (SPoT-BCO only)": ("delta_mode", "delta_decay"),
+    "Optimizer and schedule": (
+        *("lr", "epochs", "max_steps", "batch_size", "micro_batch_size", "warmup_ratio"),
+        *("schedule", "weight_decay", "optimizer", "adam_beta1", "adam_beta2"),
+        *("max_grad_norm", "max_bad_steps"),
+    ),
+    "Engine and memory": (
+        *("mixed_precision", "gradient_checkpointing", "pair_layout", "attn_implementation"),
+        *("pack", "logit_chunk"),
+    ),
+    "LoRA": ("lora_r", "lora_alpha", "lora_dropout", "lora_targets"),
+    "Reference model": ("ref_batch_size", "ref_cache"),
+    "Checkpoints and resume": (
+        *("save_every", "keep_checkpoints", "save_final_state", "resume", "push_to_hub"),
+    ),
+    "Periodic evaluation and logging": (
+        *("eval_every", "eval_suites", "eval_n", "probe", "probe_n"),
+        *("report_to", "tracker_project"),
+    ),
+}
+"""The groups ``spot train --help`` shows its flags in (each field in one, the groups in the
+order of their first field): what belongs together, e.g. the options only SPoT-BCO reads."""
+
 
 @dataclass
 class TrainConfig:
+    PANELS: ClassVar[dict[str, tuple[str, ...]]] = PANELS
     model: str = "toy"
     """Policy to train (and initial reference): ``toy``, a model directory or hub name."""
     data: Path = Path("runs/pairs.jsonl")
