@@ -36,11 +36,8 @@ def direct_pairs(n: int, seed: int = 0) -> list[Pair]:
     """y+ the oracle's direct solution, y- a solution that slipped at one step."""
     rng, out = random.Random(seed), []
     for i in range(n):
-        e = arith.random_expr(rng, ARITH)
-        k = rng.randrange(arith.count_ops(e))
-        right = int(arith.canonical_lines(e)[k].split(" = ")[1].split(",")[0].rstrip("."))
+        e, wrong = arith.random_slip(rng, ARITH)
         prompt = arith.prompt_for(e)
-        wrong = arith.solve_with_slip(e, k, right + rng.choice([-3, -1, 1, 2, 7]))
         out.append(Pair(f"p{i}", prompt, oracle.direct(prompt), wrong, 1.0))
     return out
 

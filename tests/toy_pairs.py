@@ -12,10 +12,7 @@ from spot.toy.tasks import ARITH
 def wrong_samples(n: int, seed: int = 0) -> list[Sample]:
     rng, out = random.Random(seed), []
     for i in range(n):
-        e = arith.random_expr(rng, ARITH)
-        k = rng.randrange(arith.count_ops(e))
-        right = int(arith.canonical_lines(e)[k].split(" = ")[1].split(",")[0].rstrip("."))
-        bad = arith.solve_with_slip(e, k, right + rng.choice([-3, -1, 1, 2, 7]))
+        e, bad = arith.random_slip(rng, ARITH)
         out.append(
             Sample(
                 f"q{i}",

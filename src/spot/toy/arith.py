@@ -267,6 +267,15 @@ def solve_with_slip(e: Expr, step: int, wrong: int, style: Style = CANONICAL) ->
     return "\n".join([*lines, final_line(e.value, style)])
 
 
+def random_slip(rng: random.Random, spec: ArithSpec) -> tuple[Expr, str]:
+    """A random expression and a canonical solution of it that slipped at one random line
+    (off by -3, -1, +1, +2 or +7) and carried on from there: test and benchmark data."""
+    e = random_expr(rng, spec)
+    k = rng.randrange(count_ops(e))
+    right = int(canonical_lines(e)[k].split(" = ")[1].split(",")[0].rstrip("."))
+    return e, solve_with_slip(e, k, right + rng.choice([-3, -1, 1, 2, 7]))
+
+
 def random_style(rng: random.Random, n_lines: int) -> Style:
     """A writer's phrasing choices: each line drawn independently, the canonical most often."""
     steps = tuple(rng.choices(range(len(STEP_FORMS)), (5, 2, 2, 1))[0] for _ in range(n_lines))
