@@ -65,7 +65,7 @@ def step_time(t: int) -> float:
     """Seconds of one forward+backward of a 4-layer Qwen3 (hidden 256) on the batch."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    from spot.train import head
+    from spot.train import forward
     from spot.train.forward import run
 
     config = Qwen3Config(
@@ -80,7 +80,7 @@ def step_time(t: int) -> float:
         attn_implementation="sdpa",
     )
     model = Qwen3ForCausalLM(config)
-    head.install(model)
+    forward.install_head(model)
     batch = build_layout(
         [[pair_unit(t, b, 2)] for b in range(2)], 4, 0, four_d=True, dtype=torch.float32
     )

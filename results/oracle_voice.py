@@ -69,11 +69,11 @@ def measure(run: Path, names: list[str], n: int) -> list[dict]:
     from spot.filter.lcs import change_ratio
     from spot.models.chat import ChatOptions
     from spot.models.loading import load_model
-    from spot.train import head
+    from spot.train import forward
     from spot.train.encode import encode
 
     model, tok = load_model("toy", "float32")
-    head.install(model.eval())
+    forward.install_head(model.eval())
     plain = pairs_of(run, names[0])
     rows = []
     for name in names:

@@ -77,11 +77,11 @@ def pair_table(model_dir: str, pairs: list) -> torch.Tensor:
     from torch.nn.utils.rnn import pad_sequence
 
     from spot.models.loading import load_model
-    from spot.train import head
+    from spot.train import forward
     from spot.train.forward import completion_logps
 
     model, tok = load_model(model_dir, "float32")
-    head.install(model.eval())
+    forward.install_head(model.eval())
     out = []
     for i in range(0, len(pairs), 32):
         good, bad, shared, prefix = zip(*pairs[i : i + 32], strict=True)

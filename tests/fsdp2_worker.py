@@ -21,7 +21,7 @@ from torch.distributed.fsdp import fully_shard
 
 from spot.models.chat import ChatOptions
 from spot.models.loading import load_model
-from spot.train import head, objectives
+from spot.train import forward, objectives
 from spot.train.batches import StepPlan, micro_batches
 from spot.train.data import build_examples
 from spot.train.losses import PairLoss
@@ -37,7 +37,7 @@ def main(pairs: Path, out: Path, steps: int) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     model, tokenizer = load_model("toy", "float32", device="cpu")
-    head.install(model)
+    forward.install_head(model)
     examples, _ = build_examples(pairs, tokenizer, paired=True, chat=ChatOptions(), max_length=256)
     for layer in model.model.layers:
         fully_shard(layer)

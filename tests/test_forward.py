@@ -18,7 +18,7 @@ import torch
 
 from spot.models.loading import TOY_MODEL, load_model
 from spot.records.jsonl import write_records
-from spot.train import head
+from spot.train import forward
 from spot.train.encode import Encoded
 from spot.train.forward import completion_logps, pair_logps, run, supports_4d
 from spot.train.layout import build_layout, pack, plain_unit, shared_unit
@@ -32,7 +32,7 @@ TOL = 1e-5
 @pytest.fixture(scope="module")
 def model_and_pairs():
     model, tok = load_model("toy", "float32")
-    head.install(model, chunk=7)  # small chunks: the chunked path is what runs
+    forward.install_head(model, chunk=7)  # small chunks: the chunked path is what runs
     rng = random.Random(0)
     pairs = []
     for share in (0.0, 0.3, 0.6, 0.9, 1.0):
@@ -48,7 +48,7 @@ def model_and_pairs():
 def _naive(model, e: Encoded) -> torch.Tensor:
     """Summed completion log-prob from full-vocabulary logits (what other trainers compute)."""
     ids = torch.tensor([e.prompt + e.completion])
-    with head.scoring(model, *[torch.zeros(0, dtype=torch.long)] * 3):
+    with forward.scoring(model, *[torch.zeros(0, dtype=torch.long)] * 3):
         pass  # the head is idle outside a scoring block: plain logits below
     logits = model(input_ids=ids).logits[0, :-1].float().log_softmax(-1)
     targets = ids[0, 1:]
@@ -146,9 +146,9 @@ def test_eager_attention_and_the_fallback(model_and_pairs, tmp_path):
     _, pad, pairs = model_and_pairs
     eager, _ = load_model("toy", "float32", attn_implementation="eager")  # --attn-implementation
     assert eager.config._attn_implementation == "eager"
-    head.install(eager)
+    forward.install_head(eager)
     sdpa, _ = load_model("toy", "float32")
-    head.install(sdpa)
+    forward.install_head(sdpa)
     with torch.no_grad():
         a = pair_logps(eager, pairs, pad, "cpu", layout="shared").stacked()
         b = pair_logps(sdpa, pairs, pad, "cpu", layout="separate").stacked()
@@ -271,7 +271,7 @@ def test_flex_attention_with_a_block_mask_matches_sdpa(model_and_pairs):
     flex, _ = load_model(
         str(TOY_MODEL), "float32", device="cpu", attn_implementation="flex_attention"
     )
-    head.install(flex)
+    forward.install_head(flex)
     with torch.no_grad():
         a = pair_logps(flex, pairs[:4], pad, "cpu", layout="shared").stacked()
         b = pair_logps(model, pairs[:4], pad, "cpu", layout="shared").stacked()

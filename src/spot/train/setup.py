@@ -17,7 +17,7 @@ from accelerate.utils import DistributedType
 
 from spot.models.chat import ChatOptions
 from spot.records.rundir import RunDir, settings_of
-from spot.train import checkpoint, head, objectives
+from spot.train import checkpoint, forward, objectives
 from spot.train.config import MAY_CHANGE, TrainConfig
 from spot.train.data import Example, build_examples, data_digest, save_report
 from spot.train.engine import say, zero_stage
@@ -83,7 +83,7 @@ def load_policy(cfg: TrainConfig, acc: Accelerator):
     )
     if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
-    head.install(model, cfg.logit_chunk)  # completion-only logits (removed again on saving)
+    forward.install_head(model, cfg.logit_chunk)  # completion-only logits (removed again on saving)
     return model, tokenizer
 
 
@@ -219,7 +219,7 @@ def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
     if cfg.lora_r > 0:
         from peft import LoraConfig, get_peft_model
 
-        head.uninstall(model)  # PEFT must see the plain output layer (it adapts no head)
+        forward.uninstall_head(model)  # PEFT must see the plain output layer (it adapts no head)
         lora = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
@@ -228,7 +228,7 @@ def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)
-        head.install(model.get_base_model(), cfg.logit_chunk)
+        forward.install_head(model.get_base_model(), cfg.logit_chunk)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if zero_stage(acc) == 3:
@@ -237,7 +237,7 @@ def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
         # as a leaf the head's weights are gathered once per forward, on every rank alike
         from deepspeed.utils import set_z3_leaf_module
 
-        set_z3_leaf_module(head.find(model), True)
+        set_z3_leaf_module(forward.scored_head(model), True)
     return model
 
 
@@ -298,7 +298,7 @@ def save_final(acc, model, tokenizer, cfg: TrainConfig, *, step: int) -> None:
         return
     unwrapped = acc.unwrap_model(model)
     base = unwrapped.get_base_model() if cfg.lora_r > 0 else unwrapped
-    head.uninstall(base)  # a plain transformers model is what gets saved
+    forward.uninstall_head(base)  # a plain transformers model is what gets saved
     if cfg.lora_r > 0:
         unwrapped = unwrapped.merge_and_unload()
     # the state dict of a model that is not sharded comes from the model itself (its head

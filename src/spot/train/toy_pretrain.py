@@ -64,7 +64,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
 
     from spot.eval.toy import accuracy
     from spot.toy.model import ToySize, build_model, build_tokenizer
-    from spot.train import head
+    from spot.train import forward
     from spot.train.forward import completion_logps
 
     torch.manual_seed(cfg.seed)
@@ -75,7 +75,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
         model, tokenizer = load(cfg.init)
     else:
         model = build_model(tokenizer, ToySize(cfg.hidden_size, cfg.layers), seed=cfg.seed)
-    head.install(model)  # completion-only logits, as in training
+    forward.install_head(model)  # completion-only logits, as in training
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total=cfg.steps, warmup=cfg.warmup, floor=0.1)
@@ -110,7 +110,7 @@ def pretrain(cfg: PretrainConfig) -> dict:
                 and report["prior"] >= 0.9
             ):
                 break
-    head.uninstall(model)
+    forward.uninstall_head(model)
     model.save_pretrained(cfg.out)
     tokenizer.save_pretrained(cfg.out)
     (cfg.out / "pretrain_config.json").write_text(json.dumps(asdict(cfg), default=str, indent=2))
