@@ -114,8 +114,9 @@ def _steps(steps: list[Step], pipe: Pipeline, console: Console, dry_run: bool, d
         one(step, parallel.side(pipe.out, step, slot, pipe.jobs, pipe.threads))
 
     if dry_run:
+        chain = {s.key: s.chain for s in steps}
         for step in steps:
-            done.append(_show(step, number[step.key], pipe, steps, console, done))
+            done.append(_show(step, number[step.key], pipe, chain, console, done))
         console.print(f"dry run: nothing was run; the outputs go to {pipe.out}", highlight=False)
         return
     if pipe.jobs <= 1:
@@ -221,13 +222,12 @@ def execute(
     return Done(step.key, step.stage, step.label, "ran", seconds, cpu, summary)
 
 
-def _show(step: Step, number: str, pipe: Pipeline, steps: list[Step], console, before: list[Done]):
+def _show(step: Step, number: str, pipe: Pipeline, chain: dict[str, str], console, before):
     """The dry run's line. A step that is complete now may not stay so when an earlier one
-    runs (new questions change what elicit reads): it says so."""
+    runs (new questions change what elicit reads): it says so. ``chain``: each step's."""
     stamp = stamp_of(step, pipe)
     if complete(step, stamp):
         state = "complete"
-        chain = {s.key: s.chain for s in steps}
         if any(d.status == "pending" and _feeds(chain[d.key], step.chain) for d in before):
             state += " now (an earlier step runs first: it may change)"
         console.print(f"{number} {step.label}: {state}", highlight=False)
