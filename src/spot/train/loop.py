@@ -56,8 +56,9 @@ def train(cfg: TrainConfig, eval_fn: EvalFn | None = None) -> dict:
 def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
     set_seed(cfg.seed)
     # Once a pair's sigmoid saturates, its gradients fall below float32's normal range
-    # (< 1.2e-38) and x86 CPUs compute on such subnormal numbers some 10x slower; flushed to
-    # zero they change no update (Adam's eps is 1e-8). CPU only; BENCHMARKS.md measures it.
+    # (< 1.2e-38) and x86 CPUs compute on such subnormal numbers 5-10x slower; flushed to
+    # zero they leave every loss and reward as it was (only a vanishing gradient norm moves
+    # in its last digits). CPU only; benchmarks/denormal_speed.py measures both.
     torch.set_flush_denormal(True)
     model, tokenizer = setup.load_policy(cfg, acc)
     examples = setup.load_examples(cfg, acc, tokenizer)
