@@ -49,21 +49,25 @@ def child(data: Path, out: Path, steps: int, flush: bool) -> None:
 
     if not flush:  # every spot before this benchmark: subnormals computed as they come
         torch.set_flush_denormal = lambda mode: False
+    from spot.fields import build
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
-    cfg = TrainConfig(
-        model="toy",
-        data=data,
-        out=out,
-        objective="bco",
-        lr=1e-4,
-        beta=1.0,
-        batch_size=16,
-        micro_batch_size=16,
-        max_steps=steps,
-        eval_every=0,
-        probe="",
+    cfg = build(
+        TrainConfig,
+        dict(
+            model="toy",
+            data=data,
+            out=out,
+            objective="bco",
+            lr=1e-4,
+            beta=1.0,
+            batch_size=16,
+            micro_batch_size=16,
+            max_steps=steps,
+            eval_every=0,
+            probe="",
+        ),
     )
     train(cfg)
 

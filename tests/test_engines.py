@@ -22,6 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from spot.fields import build
 from spot.records.jsonl import write_records
 from spot.train.config import TrainConfig
 from spot.train.loop import train
@@ -117,8 +118,9 @@ def launch(engine: str, data: Path, out: Path, *extra: str, wait: bool = True, *
 
 def one_process(data: Path, out: Path, **settings) -> list[dict]:
     train(
-        TrainConfig(
-            model="toy", data=data, out=out, ref_cache=out / "ref", **{**COMMON, **settings}
+        build(
+            TrainConfig,
+            dict(model="toy", data=data, out=out, ref_cache=out / "ref", **{**COMMON, **settings}),
         )
     )
     return metrics(out)

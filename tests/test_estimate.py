@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from spot.fields import build
 from spot.train.config import TrainConfig
 from spot.train.estimate import Engine, count_params, estimate
 
@@ -44,13 +45,17 @@ def test_zero2_bf16_on_eight_gpus_matches_the_hand_numbers(qwen3_8b):
     """bf16 weights 2 bytes each on every GPU; gradients 2 and fp32 master + Adam 12 bytes,
     each an eighth per GPU; a resumable state 14 bytes a parameter; the model 2."""
     p = QWEN3_8B_PARAMS
-    cfg = TrainConfig(model=qwen3_8b, mixed_precision="bf16", save_every=50, keep_checkpoints=2)
+    cfg = build(
+        TrainConfig, dict(model=qwen3_8b, mixed_precision="bf16", save_every=50, keep_checkpoints=2)
+    )
     est = estimate(cfg, Engine("zero2", 8), steps=250)
     assert est.final_gb == pytest.approx(2 * p / 1e9)
     assert est.state_gb == pytest.approx(14 * p / 1e9)
     assert est.kept == 2
     assert est.gpu_gb == pytest.approx(p * (2 + 2 / 8 + 12 / 8) / 1e9)
-    lean = estimate(TrainConfig(model=qwen3_8b, mixed_precision="bf16"), Engine("zero2", 8))
+    lean = estimate(
+        build(TrainConfig, dict(model=qwen3_8b, mixed_precision="bf16")), Engine("zero2", 8)
+    )
     assert lean.kept == 0  # the end of a run writes the model only
 
 

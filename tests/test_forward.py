@@ -156,13 +156,16 @@ def test_eager_attention_and_the_fallback(model_and_pairs, tmp_path):
     assert ((a - b).abs() <= TOL * counts).all() and supports_4d(eager)
     from accelerate import Accelerator
 
+    from spot.fields import build
     from spot.train.config import TrainConfig
     from spot.train.setup import packed, pair_layout
 
     eager.config._attn_implementation = "flash_attention_2"  # takes no 4D mask
     assert not supports_4d(eager)
     assert pair_layout(TrainConfig(), eager, Accelerator(cpu=True)) == "separate"
-    assert not packed(TrainConfig(pack=True), eager, Accelerator(cpu=True))  # packing needs 4D
+    assert not packed(
+        build(TrainConfig, dict(pack=True)), eager, Accelerator(cpu=True)
+    )  # packing needs 4D
 
 
 def test_bf16_shared_layout_stays_close(model_and_pairs):
@@ -180,21 +183,25 @@ def test_bf16_shared_layout_stays_close(model_and_pairs):
 
 
 def _train(tmp_path, data, out, objective, model="toy", cache=None, **kw):
+    from spot.fields import build
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
-    cfg = TrainConfig(
-        model=model,
-        data=data,
-        out=out,
-        objective=objective,
-        batch_size=4,
-        micro_batch_size=4,
-        max_length=256,
-        lr=1e-3,
-        max_steps=1,
-        ref_cache=cache or tmp_path / "cache",
-        **kw,
+    cfg = build(
+        TrainConfig,
+        dict(
+            model=model,
+            data=data,
+            out=out,
+            objective=objective,
+            batch_size=4,
+            micro_batch_size=4,
+            max_length=256,
+            lr=1e-3,
+            max_steps=1,
+            ref_cache=cache or tmp_path / "cache",
+            **kw,
+        ),
     )
     return train(cfg)
 

@@ -126,6 +126,7 @@ def test_elicit_refuses_other_data_and_sampling(tmp_path):
 
 
 def test_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
+    from spot.fields import build
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
@@ -141,7 +142,7 @@ def test_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
         max_steps=2,
         save_every=1,
     )
-    train(TrainConfig(**base))
+    train(build(TrainConfig, dict(**base)))
     for change, pattern in (
         ({"objective": "dpo"}, "objective='bco'.*not.*objective='dpo'"),
         ({"lr": 5e-4}, "lr=0.001.*not.*lr=0.0005"),
@@ -149,12 +150,14 @@ def test_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
         ({"batch_size": 8}, "batch_size="),
     ):
         with pytest.raises(ValueError, match=pattern):
-            train(TrainConfig(**{**base, **change, "resume": True}))
+            train(build(TrainConfig, dict(**{**base, **change, "resume": True})))
     write_records(tmp_path / "pairs.jsonl", pairs(9))  # same path, other content
     with pytest.raises(ValueError, match="data_sha256"):
-        train(TrainConfig(**{**base, "resume": True}))
+        train(build(TrainConfig, dict(**{**base, "resume": True})))
     write_records(tmp_path / "pairs.jsonl", pairs(8))
-    train(TrainConfig(**{**base, "resume": True, "save_every": 2}))  # may change: accepted
+    train(
+        build(TrainConfig, dict(**{**base, "resume": True, "save_every": 2}))
+    )  # may change: accepted
 
 
 @pytest.mark.parametrize("max_steps", [1, 3])
@@ -162,6 +165,7 @@ def test_a_resumed_training_refuses_a_changed_max_steps(tmp_path, max_steps):
     """Raised, the run would go on along a schedule that had decayed to its end; lowered on a
     finished run, the record would claim steps the model has more of. Both are refused, also
     for a run recorded when max_steps was still free to change (its last value counts)."""
+    from spot.fields import build
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
@@ -176,15 +180,15 @@ def test_a_resumed_training_refuses_a_changed_max_steps(tmp_path, max_steps):
         max_steps=2,
         save_every=1,
     )
-    train(TrainConfig(**base))
+    train(build(TrainConfig, dict(**base)))
     with pytest.raises(ValueError, match=f"max_steps=2, not max_steps={max_steps}"):
-        train(TrainConfig(**{**base, "resume": True, "max_steps": max_steps}))
+        train(build(TrainConfig, dict(**{**base, "resume": True, "max_steps": max_steps})))
     record_path = tmp_path / "run" / "run.json"  # as an older spot wrote it
     record = json.loads(record_path.read_text())
     record["may_change"]["max_steps"] = record["settings"].pop("max_steps")
     record_path.write_text(json.dumps(record))
     with pytest.raises(ValueError, match=f"max_steps=2, not max_steps={max_steps}"):
-        train(TrainConfig(**{**base, "resume": True, "max_steps": max_steps}))
+        train(build(TrainConfig, dict(**{**base, "resume": True, "max_steps": max_steps})))
 
 
 # 3. A dead server or a bad key is not success ----------------------------------------------
@@ -529,21 +533,25 @@ def test_a_nonexistent_hub_model_is_one_line(tmp_path, capsys):
 
 
 def test_logged_lr_is_the_steps_own_and_the_tokenizer_is_saved_unchanged(tmp_path):
+    from spot.fields import build
     from spot.models.loading import TOY_MODEL
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
     write_records(tmp_path / "pairs.jsonl", pairs(8))
-    cfg = TrainConfig(
-        model="toy",
-        data=tmp_path / "pairs.jsonl",
-        out=tmp_path / "run",
-        batch_size=4,
-        micro_batch_size=4,
-        max_length=256,
-        lr=1e-3,
-        max_steps=4,
-        warmup_ratio=0.5,
+    cfg = build(
+        TrainConfig,
+        dict(
+            model="toy",
+            data=tmp_path / "pairs.jsonl",
+            out=tmp_path / "run",
+            batch_size=4,
+            micro_batch_size=4,
+            max_length=256,
+            lr=1e-3,
+            max_steps=4,
+            warmup_ratio=0.5,
+        ),
     )
     train(cfg)
     lrs = [json.loads(x)["lr"] for x in (tmp_path / "run" / "metrics.jsonl").open()]

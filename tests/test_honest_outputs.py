@@ -394,9 +394,9 @@ def test_filter_with_no_pairs_says_so(tmp_path, capsys):
 
 
 def test_help_shows_every_option_whole_when_piped(tmp_path):
-    import dataclasses
     import subprocess
 
+    from spot import fields
     from spot.elicit.config import ElicitConfig
     from spot.rectify.config import RectifyConfig
     from spot.train.config import TrainConfig
@@ -415,8 +415,8 @@ def test_help_shows_every_option_whole_when_piped(tmp_path):
             check=True,
         ).stdout
         assert "…" not in shown
-        for f in dataclasses.fields(cls):
-            assert "--" + f.name.replace("_", "-") in shown, (command, f.name)
+        for setting in fields.settings(cls):
+            assert "--" + setting.name.replace("_", "-") in shown, (command, setting.name)
         assert max(map(len, shown.splitlines())) <= 80
 
 
@@ -488,6 +488,7 @@ def test_a_refusal_marks_the_values_nobody_gave(tmp_path, capsys):
 def test_sampling_and_checkpoints_raise_no_library_warnings(pairs_file, tmp_path, caplog):
     import warnings
 
+    from spot.fields import build
     from spot.models.loading import load_model
     from spot.sampling.base import Request, SamplingParams
     from spot.sampling.hf import HFBackend
@@ -500,16 +501,19 @@ def test_sampling_and_checkpoints_raise_no_library_warnings(pairs_file, tmp_path
         backend = HFBackend(model, tokenizer)
         (g,) = backend.generate([Request("a", "Compute: 2 + 3", 1)], SamplingParams(6, 0.0, 1, 0))
     assert g.n_tokens == 6
-    cfg = TrainConfig(
-        model="toy",
-        data=pairs_file,
-        out=tmp_path / "t",
-        batch_size=4,
-        micro_batch_size=4,
-        max_length=256,
-        max_steps=2,
-        save_every=1,
-        save_final_state=True,
+    cfg = build(
+        TrainConfig,
+        dict(
+            model="toy",
+            data=pairs_file,
+            out=tmp_path / "t",
+            batch_size=4,
+            micro_batch_size=4,
+            max_length=256,
+            max_steps=2,
+            save_every=1,
+            save_final_state=True,
+        ),
     )
     with caplog.at_level("WARNING"):
         train(cfg)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from spot.checks import OptionError
+from spot.fields import build
 from spot.models.chat import ChatOptions
 from spot.pipeline import runner
 from spot.pipeline.config import load_pipeline
@@ -64,7 +65,9 @@ def test_think_block_response_without_a_block_in_the_template_is_refused():
             build_tokenizer(), "q", "a", chat=ChatOptions(), max_length=64, think_block="response"
         )
     with pytest.raises(OptionError, match="--think-block response"):
-        TrainConfig(think_block="response", raw_prompt=True, data=Path(__file__)).check()
+        build(
+            TrainConfig, dict(think_block="response", raw_prompt=True, data=Path(__file__))
+        ).check()
 
 
 def test_max_examples_keeps_the_first_usable_examples_in_file_order(tmp_path):
@@ -78,7 +81,7 @@ def test_max_examples_keeps_the_first_usable_examples_in_file_order(tmp_path):
     everything, _ = build_examples(tmp_path / "p.jsonl", build_tokenizer(), **kw)
     assert len(everything) == 5  # 0: all
     with pytest.raises(OptionError, match="--max-examples"):
-        TrainConfig(max_examples=-1, data=tmp_path / "p.jsonl").check()
+        build(TrainConfig, dict(max_examples=-1, data=tmp_path / "p.jsonl")).check()
 
 
 def test_parquet_training_data_reads_as_its_jsonl_and_a_bad_file_is_named(tmp_path):
@@ -147,16 +150,16 @@ def test_push_to_hub_is_refused_without_a_token_and_nothing_is_pushed_when_unset
     data = tmp_path / "p.jsonl"
     data.write_text("")
     with pytest.raises(OptionError, match="set the environment variable HF_TOKEN"):
-        TrainConfig(data=data, push_to_hub="me/my-model").check()
+        build(TrainConfig, dict(data=data, push_to_hub="me/my-model")).check()
     with pytest.raises(OptionError, match="not a repository name"):
-        TrainConfig(data=data, push_to_hub="me/my model").check()
+        build(TrainConfig, dict(data=data, push_to_hub="me/my model")).check()
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OptionError, match="HF_HUB_OFFLINE is set") as refused:
         push_final("me/my-model", tmp_path)
     assert "hf_secret_value" not in str(refused.value)
     # the token is no setting: it is in no recorded value
-    cfg = TrainConfig(data=data, push_to_hub="me/my-model")
+    cfg = build(TrainConfig, dict(data=data, push_to_hub="me/my-model"))
     assert "hf_secret_value" not in json.dumps(dataclasses.asdict(cfg), default=str)
 
 
@@ -179,17 +182,20 @@ def test_a_training_run_reads_parquet_and_trains_on_max_examples(tmp_path):
         ),
         tmp_path / "p.parquet",
     )
-    cfg = TrainConfig(
-        model="toy",
-        data=tmp_path / "p.parquet",
-        out=tmp_path / "run",
-        max_examples=8,
-        batch_size=4,
-        micro_batch_size=4,
-        max_length=256,
-        epochs=1,
-        warmup_ratio=0.0,
-        schedule="constant",
+    cfg = build(
+        TrainConfig,
+        dict(
+            model="toy",
+            data=tmp_path / "p.parquet",
+            out=tmp_path / "run",
+            max_examples=8,
+            batch_size=4,
+            micro_batch_size=4,
+            max_length=256,
+            epochs=1,
+            warmup_ratio=0.0,
+            schedule="constant",
+        ),
     )
     last = train(cfg)
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())
@@ -219,13 +225,13 @@ def test_training_data_from_a_hub_dataset_trains_as_its_file(tmp_path):
         objective="bce",
         ref_cache=tmp_path / "ref",
     )
-    train(TrainConfig(data=folder / "train.jsonl", out=tmp_path / "file", **settings))
+    train(build(TrainConfig, dict(data=folder / "train.jsonl", out=tmp_path / "file", **settings)))
     hub = Path(f"hf:{folder}:train")
-    train(TrainConfig(data=hub, out=tmp_path / "hub", **settings))
+    train(build(TrainConfig, dict(data=hub, out=tmp_path / "hub", **settings)))
     read = [json.loads(x)["loss"] for x in (tmp_path / "hub" / "metrics.jsonl").open()]
     want = [json.loads(x)["loss"] for x in (tmp_path / "file" / "metrics.jsonl").open()]
     assert read == want
-    last = train(TrainConfig(data=hub, out=tmp_path / "hub", resume=True, **settings))
+    last = train(build(TrainConfig, dict(data=hub, out=tmp_path / "hub", resume=True, **settings)))
     assert last["step"] == 2  # finished, and the same rows: nothing refused, nothing redone
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from spot.fields import flatten
 from spot.pipeline.config import load_pipeline
 from spot.pipeline.stages import plan
 
@@ -131,7 +132,7 @@ def test_each_paper_preset_resolves_to_the_table_of_the_paper_and_its_code(name,
     for run in pipe.runs:
         cfg = found[f"train-{run.name}"]
         want = {**TRAIN_BOTH, **TRAIN_OWN[name], "lr": LR[run.name]}
-        got = {k: getattr(cfg, k) for k in want}
+        got = {k: flatten(cfg)[k] for k in want}  # settings by the names flags give them
         assert got == want, run.name
         objective, data = OBJECTIVE[run.name]
         assert cfg.objective == objective and (run.pairs or run.data) == data, run.name

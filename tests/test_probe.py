@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from spot.fields import build
 from spot.models.chat import ChatOptions
 from spot.models.loading import TOY_MODEL, load_model
 from spot.records.jsonl import write_records
@@ -41,7 +42,7 @@ def _cfg(tmp_path, **kw) -> TrainConfig:
         probe="toy-prior",
         probe_n=12,
     )
-    return TrainConfig(**{**base, **kw})
+    return build(TrainConfig, dict(**{**base, **kw}))
 
 
 def _hand_probe(model, tokenizer, n: int) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from spot.checks import OptionError
 from spot.cli import app
 from spot.config import PRESETS, load_yaml
+from spot.fields import build
 from spot.pipeline import runner as pipeline_runner
 from spot.pipeline.config import load_pipeline, lr_text
 from spot.pipeline.stages import plan
@@ -157,7 +158,7 @@ def test_every_shipped_pipeline_parses_and_validates(path, tmp_path):
     for step in steps:  # the config a stage gets in its own process reads back the same
         if step.config is not None:
             written = pipeline_runner.write_config(pipe, step)
-            assert type(step.config)(**load_yaml(type(step.config), written)) == step.config
+            assert build(type(step.config), load_yaml(type(step.config), written)) == step.config
 
 
 def test_the_demo_presets_are_the_demo():

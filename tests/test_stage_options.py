@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from spot.fields import build
 from spot.models.chat import ChatOptions
 from spot.records.jsonl import Skips, write_records
 from spot.records.questions import FieldMap, load_questions
@@ -109,17 +110,20 @@ def test_lora_eval_hook_and_preset(tmp_path):
         calls.append(step)
         return {"steps_seen": float(step)}
 
-    cfg = TrainConfig(
-        model="toy",
-        data=tmp_path / "pairs.jsonl",
-        out=tmp_path / "out",
-        batch_size=4,
-        micro_batch_size=4,
-        max_steps=4,
-        lr=1e-3,
-        lora_r=4,
-        eval_every=2,
-        max_length=256,
+    cfg = build(
+        TrainConfig,
+        dict(
+            model="toy",
+            data=tmp_path / "pairs.jsonl",
+            out=tmp_path / "out",
+            batch_size=4,
+            micro_batch_size=4,
+            max_steps=4,
+            lr=1e-3,
+            lora_r=4,
+            eval_every=2,
+            max_length=256,
+        ),
     )
     train(cfg, eval_fn)
     rows = [json.loads(x) for x in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
@@ -165,17 +169,20 @@ def test_settings_files_are_found_one_way_beside_the_pipeline_then_as_given_then
 
 def test_bf16_autocast_and_gradient_checkpointing_run(tmp_path):
     write_records(tmp_path / "pairs.jsonl", pairs(4))
-    cfg = TrainConfig(
-        model="toy",
-        data=tmp_path / "pairs.jsonl",
-        out=tmp_path / "out",
-        batch_size=4,
-        micro_batch_size=2,
-        max_steps=2,
-        lr=1e-4,
-        max_length=256,
-        mixed_precision="bf16",
-        gradient_checkpointing=True,
+    cfg = build(
+        TrainConfig,
+        dict(
+            model="toy",
+            data=tmp_path / "pairs.jsonl",
+            out=tmp_path / "out",
+            batch_size=4,
+            micro_batch_size=2,
+            max_steps=2,
+            lr=1e-4,
+            max_length=256,
+            mixed_precision="bf16",
+            gradient_checkpointing=True,
+        ),
     )
     last = train(cfg)
     assert last["step"] == 2 and abs(last["rewards/chosen"]) < 1.0

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from spot.fields import build
 from spot.records.jsonl import write_records
 from spot.train.config import TrainConfig
 from spot.train.loop import STEP_FIELDS, train
@@ -48,7 +49,7 @@ def small(data: Path, out: Path, **kw) -> TrainConfig:
         warmup_ratio=0.0,
         schedule="constant",
     )
-    return TrainConfig(**{**base, **kw})
+    return build(TrainConfig, dict(**{**base, **kw}))
 
 
 @pytest.mark.parametrize("objective", ["bco", "bce", "dpo", "reward_sft"])

@@ -23,6 +23,7 @@ import typer
 import typer.core
 import yaml
 
+from spot import fields
 from spot.checks import OptionError
 
 
@@ -91,16 +92,26 @@ def load_yaml(cls: type, path: Path, beside: Path | None = None) -> dict[str, An
 
 
 def field_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
-    """``data`` checked against the fields of ``cls`` and coerced to their types; an unknown
-    key or a bad value is an :class:`OptionError` that starts with ``where`` (a file, or a
-    file and a place in it: ``demo.yaml: train.runs[2]``)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise OptionError(f"{where}: unknown option '{unknown[0]}' for {cls.__name__}")
-    hints = typing.get_type_hints(cls)
-    return {k: coerce(v, hints[k], f"{where}: option '{k}'") for k, v in data.items()}
+    """``data`` checked against the settings of ``cls`` and coerced to their types, by flat
+    name (:mod:`spot.fields`: ``lora_r``; a group may also be written as a mapping,
+    ``lora: {r: 16}``); an unknown key or a bad value is an :class:`OptionError` that starts
+    with ``where`` (a file, or a file and a place in it: ``demo.yaml: train.runs[2]``)."""
+    known = {s.name: s for s in fields.settings(cls)}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        key = str(key).replace("-", "_")
+        members = {s.path[1]: n for n, s in known.items() if s.path[0] == key and len(s.path) > 1}
+        if members and isinstance(value, dict):  # a group written as a mapping
+            for sub, v in value.items():
+                sub = str(sub).replace("-", "_")
+                if sub not in members:
+                    raise OptionError(f"{where}: unknown option '{key}.{sub}' for {cls.__name__}")
+                flat[members[sub]] = v
+        elif key in known:
+            flat[key] = value
+        else:
+            raise OptionError(f"{where}: unknown option '{key}' for {cls.__name__}")
+    return {k: coerce(v, known[k].hint, f"{where}: option '{k}'") for k, v in flat.items()}
 
 
 def coerce(value: Any, hint: Any, where: str) -> Any:
@@ -156,7 +167,7 @@ def _coerce_scalar(value: Any, hint: Any, where: str) -> Any:
 def command(app: typer.Typer, name: str, cls: type, fn: Callable[[Any], Any]) -> None:
     """Register ``fn(cfg: cls)`` on ``app`` as ``name`` with one flag per field of ``cls``
     (under headings in ``--help`` when ``cls`` groups its fields in ``PANELS``)."""
-    grouped = {"cls": PanelCommand} if getattr(cls, "PANELS", None) else {}
+    grouped = {"cls": PanelCommand} if any(_panel(cls, s) for s in fields.settings(cls)) else {}
     app.command(name, **grouped)(_runner(cls, fn))
 
 
@@ -192,9 +203,7 @@ def group_default(app: typer.Typer, cls: type, fn: Callable[[Any], Any]) -> None
 
 
 def _runner(cls: type, fn: Callable[[Any], Any]) -> Callable[..., Any]:
-    """A typer command function taking one parameter per field of ``cls`` (and --config)."""
-    hints = typing.get_type_hints(cls)
-    docs = field_docs(cls)
+    """A typer command function taking one parameter per setting of ``cls`` (and --config)."""
     params = [
         inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
         inspect.Parameter(
@@ -204,25 +213,23 @@ def _runner(cls: type, fn: Callable[[Any], Any]) -> Callable[..., Any]:
             default=typer.Option(None, "--config", help="YAML file of option values (flags win)."),
         ),
     ]
-    panels = getattr(cls, "PANELS", {})  # --help's groups of flags, where a config has them
-    panel = {name: title for title, names in panels.items() for name in names}
+    settings = fields.settings(cls)
     params += [
-        _parameter(f, hints[f.name], docs.get(f.name, ""), panel.get(f.name))
-        for f in _flag_order(cls)
+        _parameter(s, field_docs(s.owner).get(s.field.name, ""), _panel(cls, s)) for s in settings
     ]
 
     def run(ctx: typer.Context, **kwargs: Any) -> Any:
         from_file = load_yaml(cls, kwargs["config"]) if kwargs["config"] else {}
         values = {}
-        for f in dataclasses.fields(cls):
-            source = ctx.get_parameter_source(f.name)
+        for s in settings:
+            source = ctx.get_parameter_source(s.name)
             given = source is not None and source.name != "DEFAULT"
-            values[f.name] = (
-                kwargs[f.name] if given or f.name not in from_file else from_file[f.name]
+            values[s.name] = (
+                kwargs[s.name] if given or s.name not in from_file else from_file[s.name]
             )
-            if values[f.name] is None and f.metadata.get("argument"):
-                values[f.name] = f.default_factory()  # type: ignore[misc]
-        cfg = cls(**values)
+            if values[s.name] is None and s.field.metadata.get("argument"):
+                values[s.name] = s.field.default_factory()  # type: ignore[misc]
+        cfg = fields.build(cls, values)
         if hasattr(cfg, "check"):  # every option is validated before any work starts
             cfg.check()
         return fn(cfg)
@@ -232,26 +239,21 @@ def _runner(cls: type, fn: Callable[[Any], Any]) -> Callable[..., Any]:
     return run
 
 
-def _flag_order(cls: type) -> list[dataclasses.Field]:
-    """The fields as ``--help`` lists them: the stage's own first, then those it shares
-    through a base config (the sampling engine's, then the server's), each group in the
-    order its class declares them."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    ordered: dict[str, dataclasses.Field] = {}
-    for klass in cls.__mro__:  # the class itself, then its bases, nearest first
-        for name in vars(klass).get("__annotations__", {}):
-            if name in fields:
-                ordered.setdefault(name, fields[name])
-    return list(ordered.values())
+def _panel(cls: type, setting: fields.Setting) -> str | None:
+    """The heading ``--help`` lists a flag under: its group's ``TITLE``, or the heading of
+    the config's ``PANELS`` that names it (None: one plain "Options" list)."""
+    if setting.group is not None and getattr(setting.group, "TITLE", None):
+        return setting.group.TITLE
+    panels = getattr(cls, "PANELS", {})
+    return next((title for title, names in panels.items() if setting.name in names), None)
 
 
-def _parameter(
-    f: dataclasses.Field, hint: Any, doc: str, panel: str | None = None
-) -> inspect.Parameter:
-    """A flag for field ``f`` (``--name``, ``--name/--no-name`` for booleans) listed under
+def _parameter(s: fields.Setting, doc: str, panel: str | None = None) -> inspect.Parameter:
+    """A flag for setting ``s`` (``--name``, ``--name/--no-name`` for booleans) listed under
     ``panel`` in ``--help``, or a positional argument for a field whose metadata says
     ``argument``."""
-    annotation, extra = _cli_type(hint)
+    f, name = s.field, s.name
+    annotation, extra = _cli_type(s.hint)
     default = (
         f.default
         if f.default is not dataclasses.MISSING
@@ -260,13 +262,13 @@ def _parameter(
     if f.metadata.get("argument"):
         marker = typer.Argument(None if default == [] else default, help=doc, show_default=False)
         return inspect.Parameter(
-            f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=marker
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=marker
         )
-    flag = "--" + f.name.replace("_", "-")
+    flag = "--" + name.replace("_", "-")
     decls = [f"{flag}/--no-{flag[2:]}"] if annotation is bool else [flag]
     option = typer.Option(default, *decls, help=doc, rich_help_panel=panel, **extra)
     return inspect.Parameter(
-        f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option
     )
 
 

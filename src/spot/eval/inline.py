@@ -61,11 +61,11 @@ def periodic_eval(cfg):
     """``eval_fn(model, tokenizer, step)`` for a training run's ``--eval-suites`` (None without
     them): the headline score of each suite on the model in training (k = 1, ``--eval-n``
     questions), for :func:`spot.train.loop.train`."""
-    if not cfg.eval_suites:
+    if not cfg.eval.suites:
         return None
     chat = ChatOptions.parse(cfg.raw_prompt, cfg.template_args)
 
     def eval_fn(model, tokenizer, step):
-        return evaluate_model(model, tokenizer, cfg.eval_suites, n=cfg.eval_n, chat=chat)
+        return evaluate_model(model, tokenizer, cfg.eval.suites, n=cfg.eval.n, chat=chat)
 
     return eval_fn

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from spot.fields import defaults
 from spot.pipeline.config import Pipeline
 from spot.pipeline.stages import train_data
 from spot.pipeline.step import Step, jsonable
@@ -128,7 +129,7 @@ def write_record(pipe: Pipeline, done: list, seconds: float) -> None:
             "objective": r.objective,
             "pairs": r.pairs,
             "data": rel(train_data(pipe, r)),
-            "lr": r.settings.get("lr", TrainConfig.lr),
+            "lr": r.settings.get("lr", defaults(TrainConfig)["lr"]),
             "seed": r.settings.get("seed", TrainConfig.seed),
             "train": f"train/{r.name}",
             "model": f"train/{r.name}/final",

@@ -25,13 +25,15 @@ def scored_suites(pipe: Pipeline) -> list[tuple[str, dict, bool]]:
     model on: the eval block's, then those of each run's periodic evaluation."""
     from spot.eval.config import EvalConfig
     from spot.eval.suites import expand
+    from spot.fields import defaults
     from spot.train.config import TrainConfig
 
     names = expand(pipe.eval.get("suite", EvalConfig.suite))
     found = [(name, dict(pipe.eval), False) for name in names]
+    default = defaults(TrainConfig)
     for run in pipe.runs:
-        watched = run.settings.get("eval_suites", TrainConfig.eval_suites)
-        n = run.settings.get("eval_n", TrainConfig.eval_n)
+        watched = run.settings.get("eval_suites", default["eval_suites"])
+        n = run.settings.get("eval_n", default["eval_n"])
         found += [(name, {"limit": n}, True) for name in expand(watched or "")]
     return found
 

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from spot.elicit.config import ElicitConfig
 from spot.eval.config import EvalConfig
+from spot.fields import build
 from spot.filter.config import FilterConfig
 from spot.pipeline import engine, questions
 from spot.pipeline.config import Pipeline, TrainRun
@@ -276,8 +277,8 @@ def _probe(cfg: TrainConfig) -> None:
     """A probe file is an input too: checked before any work starts."""
     from spot.checks import input_file
 
-    if cfg.probe and cfg.probe != "toy-prior":
-        input_file("probe", cfg.probe)
+    if cfg.eval.probe and cfg.eval.probe != "toy-prior":
+        input_file("probe", cfg.eval.probe)
 
 
 def train_data(pipe: Pipeline, run: TrainRun) -> Path:
@@ -291,7 +292,7 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
 
     out, data = pipe.out / "train" / run.name, train_data(pipe, run)
     values = {"ref_cache": pipe.out / "ref-cache", **run.settings}
-    cfg = TrainConfig(**values, model=pipe.model, data=data, out=out)
+    cfg = build(TrainConfig, {**values, "model": pipe.model, "data": data, "out": out})
     label = f"train ({run.name})"
 
     def heldout() -> dict[str, str]:  # a shipped set's held-out rest, scored by eval

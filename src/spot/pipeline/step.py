@@ -17,6 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
+from spot import fields
 from spot.records.rundir import file_digest
 
 
@@ -68,8 +69,8 @@ class Step:
 
 
 def jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # flat, as flags name them
+        return {k: jsonable(v) for k, v in fields.flatten(value).items()}
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spot import fields
 from spot.checks import folder_problem
 
 RUN_FILE = "run.json"
@@ -57,12 +58,10 @@ class Settings(dict):
 
 
 def settings_of(cfg: Any, may_change: tuple[str, ...]) -> tuple[dict, dict]:
-    """(defining, may_change) settings of a config dataclass, as JSON values."""
-    fields = [f for f in dataclasses.fields(cfg) if f.name != "out"]
-    values = {f.name: _json_value(getattr(cfg, f.name)) for f in fields}
-    defaults = {
-        f.name: _json_value(f.default) for f in fields if f.default is not dataclasses.MISSING
-    }
+    """(defining, may_change) settings of a config dataclass, as JSON values, each under its
+    flat name (:mod:`spot.fields`), as flags name it."""
+    values = {k: _json_value(v) for k, v in fields.flatten(cfg).items() if k != "out"}
+    defaults = {k: _json_value(v) for k, v in _defaults(cfg).items()}
     defining = Settings({k: v for k, v in values.items() if k not in may_change}, defaults)
     return defining, {k: v for k, v in values.items() if k in may_change}
 
@@ -90,16 +89,10 @@ def same_settings(recorded: dict, now: dict, cfg: Any = None) -> bool:
 
 
 def _defaults(cfg: Any) -> dict:
-    """A config dataclass's field defaults, as JSON values (fields without one left out)."""
+    """A config dataclass's setting defaults, as JSON values (settings without one left out)."""
     if not dataclasses.is_dataclass(cfg):
         return {}
-    found = {}
-    for f in dataclasses.fields(cfg):
-        if f.default is not dataclasses.MISSING:
-            found[f.name] = _json_value(f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            found[f.name] = _json_value(f.default_factory())
-    return found
+    return {k: _json_value(v) for k, v in fields.defaults(type(cfg)).items()}
 
 
 class RunDir:

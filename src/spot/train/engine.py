@@ -26,19 +26,19 @@ def accelerator(cfg: TrainConfig) -> Accelerator:
     AcceleratorState._reset_state()
     _one_precision(cfg)
     state = process_state()
-    per_step = math.ceil(cfg.batch_size / (state.num_processes * cfg.micro_batch_size))
+    per_step = math.ceil(cfg.optim.batch_size / (state.num_processes * cfg.optim.micro_batch_size))
     deepspeed = state.distributed_type == DistributedType.DEEPSPEED
     trackers = [t for t in cfg.report_to.split(",") if t.strip()]
     acc = Accelerator(
-        mixed_precision=cfg.mixed_precision,
+        mixed_precision=cfg.compute.mixed_precision,
         log_with=trackers or None,
         project_dir=str(cfg.out),
         gradient_accumulation_steps=per_step if deepspeed else 1,
     )
     if deepspeed:  # no dataloader is prepared, so tell DeepSpeed the micro-batch and clipping
         ds = acc.state.deepspeed_plugin.deepspeed_config
-        ds["train_micro_batch_size_per_gpu"] = cfg.micro_batch_size
-        ds["gradient_clipping"] = cfg.max_grad_norm
+        ds["train_micro_batch_size_per_gpu"] = cfg.optim.micro_batch_size
+        ds["gradient_clipping"] = cfg.optim.max_grad_norm
     if acc.num_processes > 1:
         say(acc, f"train: {acc.num_processes} processes, {engine_name(acc)} on {state.backend}")
     if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" and acc.is_main_process:
@@ -64,10 +64,10 @@ def _one_precision(cfg: TrainConfig) -> None:
     from spot.checks import OptionError
 
     launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
-    if launcher not in ("no", cfg.mixed_precision):
+    if launcher not in ("no", cfg.compute.mixed_precision):
         raise OptionError(
             f"--mixed-precision: the accelerate config says mixed_precision {launcher!r} but "
-            f"spot trains at {cfg.mixed_precision!r}; precision is spot's setting: pass "
+            f"spot trains at {cfg.compute.mixed_precision!r}; precision is spot's setting: pass "
             f"--mixed-precision {launcher} (or mixed_precision in the train config) and drop "
             "it from the accelerate config"
         )

@@ -93,13 +93,17 @@ def count_params(model: str) -> int:
 def estimate(cfg: TrainConfig, engine: Engine, *, steps: int | None = None) -> Estimate:
     """``steps``: the run's optimizer steps if known (how many checkpoints it writes)."""
     p = count_params(cfg.model)
-    deepspeed_bf16 = engine.name.startswith("zero") and cfg.mixed_precision == "bf16"
+    deepspeed_bf16 = engine.name.startswith("zero") and cfg.compute.mixed_precision == "bf16"
     weights = 2 if deepspeed_bf16 else 4  # bytes per parameter as the engine holds them
     master = 4 if deepspeed_bf16 else 0  # DeepSpeed's fp32 copy beside bf16 weights
-    adam = 8 if cfg.optimizer == "adamw" else 4  # two moments (SGD: momentum)
-    saves = (steps // cfg.save_every if steps else cfg.keep_checkpoints) if cfg.save_every else 0
-    kept = min(cfg.keep_checkpoints, saves + int(cfg.save_final_state))
-    if cfg.lora_r > 0:  # the base is frozen: gradients and optimizer only for the adapters
+    adam = 8 if cfg.optim.optimizer == "adamw" else 4  # two moments (SGD: momentum)
+    saves = (
+        (steps // cfg.checkpoints.save_every if steps else cfg.checkpoints.keep_checkpoints)
+        if cfg.checkpoints.save_every
+        else 0
+    )
+    kept = min(cfg.checkpoints.keep_checkpoints, saves + int(cfg.checkpoints.save_final_state))
+    if cfg.lora.r > 0:  # the base is frozen: gradients and optimizer only for the adapters
         master = adam = 0
     n = max(1, engine.processes)
     shard = {"zero2": (1, 1 / n, 1 / n), "zero3": (1 / n, 1 / n, 1 / n), "fsdp": (1 / n,) * 3}

@@ -24,6 +24,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from spot.fields import flatten
 from spot.train import checkpoint, divergence, engine, setup
 from spot.train.batches import StepPlan, micro_batches
 from spot.train.config import TrainConfig
@@ -63,19 +64,21 @@ def _train(cfg: TrainConfig, acc: Accelerator, eval_fn: EvalFn | None) -> dict:
     model, tokenizer = setup.load_policy(cfg, acc)
     examples = setup.load_examples(cfg, acc, tokenizer)
     model = setup.prepare_model(cfg, model, acc)
-    plan = StepPlan(len(examples), cfg.batch_size, cfg.epochs, cfg.max_steps, cfg.seed)
+    plan = StepPlan(
+        len(examples), cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.max_steps, cfg.seed
+    )
     opt, sched = setup.optimizer(cfg, model, plan.total)
     model, opt = acc.prepare(model, opt)
     acc.register_for_checkpointing(sched)
     # the reference and the anchor come from the prepared policy before any update or
     # resume: the engine's own weights (sharded, or cast to bf16 by DeepSpeed) and forward,
     # so that at step 1 policy and reference are the same computation
-    shift = RewardShift(cfg.delta_mode, cfg.delta_decay)
+    shift = RewardShift(cfg.delta.mode, cfg.delta.decay)
     loss = setup.make_loss(cfg, acc, model, tokenizer, examples, shift)
     watch = setup.watchers(cfg, acc, model, tokenizer)
     start = checkpoint.resume(acc, cfg.out, shift) if cfg.resume else 0
     if cfg.report_to:
-        acc.init_trackers(cfg.tracker_project, config={k: str(v) for k, v in vars(cfg).items()})
+        acc.init_trackers(cfg.tracker_project, config={k: str(v) for k, v in flatten(cfg).items()})
     fit = Fit(cfg, acc, model, tokenizer, opt, sched, loss, shift, plan, eval_fn, watch)
     last = fit.run(start)
     setup.save_final(acc, model, tokenizer, cfg, step=plan.total)
@@ -106,11 +109,14 @@ class Fit:
     watch: setup.Watchers | None = None
 
     def __post_init__(self) -> None:
-        per_rank = self.acc.num_processes * self.cfg.micro_batch_size
-        self.accum = math.ceil(self.cfg.batch_size / per_rank)  # micro-batches per rank and step
+        per_rank = self.acc.num_processes * self.cfg.optim.micro_batch_size
+        # micro-batches per rank and step
+        self.accum = math.ceil(self.cfg.optim.batch_size / per_rank)
         self.lengths = [_length(e) for e in self.loss.examples]  # to group similar lengths
         self.log = checkpoint.MetricsLog(self.cfg.out / "metrics.jsonl", self.acc.is_main_process)
-        self.bad_steps = divergence.BadSteps(self.cfg.max_bad_steps, self.cfg.mixed_precision)
+        self.bad_steps = divergence.BadSteps(
+            self.cfg.optim.max_bad_steps, self.cfg.compute.mixed_precision
+        )
 
     def run(self, start: int) -> dict:
         from rich.progress import Progress
@@ -135,7 +141,7 @@ class Fit:
         batch = self.plan.global_batch(step)
         norm = self.loss.normalizer(batch)  # what the step's summed loss is divided by
         sums, (tokens, pads) = self.accumulate(batch, norm)
-        grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), self.cfg.optim.max_grad_norm)
         lr = self.sched.get_last_lr()[0]  # the rate this update uses
         self.opt.step()
         self.sched.step()
@@ -173,7 +179,7 @@ class Fit:
             batch,
             acc.process_index,
             acc.num_processes,
-            self.cfg.micro_batch_size,
+            self.cfg.optim.micro_batch_size,
             self.accum,
             lengths=self.lengths,
         )
@@ -217,13 +223,13 @@ class Fit:
         """Periodic measures every --eval-every steps, and once more after the last step."""
         if self.eval_fn is None and self.watch is None:
             return False
-        every = self.cfg.eval_every
+        every = self.cfg.eval.every
         return (every and step % every == 0) or (step == self.plan.total and self.watch)
 
     def evaluate(self, step: int) -> dict:
         """``eval/*`` from the evaluation hook, ``prior/*`` and ``dist/*`` from the watchers."""
         model, found = self.acc.unwrap_model(self.model), {}
-        if self.eval_fn is not None and self.cfg.eval_every:
+        if self.eval_fn is not None and self.cfg.eval.every:
             model.eval()
             with torch.no_grad():
                 found = self.eval_fn(model, self.tokenizer, step)
@@ -243,8 +249,8 @@ class Fit:
             numbers = {k: v for k, v in metrics.items() if isinstance(v, float | int)}
             self.acc.log(numbers, step=step)
         end = step == self.plan.total  # the end saves the model (final/), its state if asked
-        saving = cfg.save_every and step % cfg.save_every == 0
+        saving = cfg.checkpoints.save_every and step % cfg.checkpoints.save_every == 0
         if end or saving:
             divergence.check_weights(self.acc, self.model, step)  # NaN weights are never saved
-        if (saving and not end) or (end and cfg.save_final_state):
-            checkpoint.save(self.acc, cfg.out, step, self.shift, cfg.keep_checkpoints)
+        if (saving and not end) or (end and cfg.checkpoints.save_final_state):
+            checkpoint.save(self.acc, cfg.out, step, self.shift, cfg.checkpoints.keep_checkpoints)

@@ -15,6 +15,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
+from spot import fields
 from spot.models.chat import ChatOptions
 from spot.records.rundir import RunDir, settings_of
 from spot.train import checkpoint, forward, objectives
@@ -74,38 +75,39 @@ def load_policy(cfg: TrainConfig, acc: Accelerator):
     side is left alone (and saved unchanged with the trained model)."""
     from spot.models.loading import load_model
 
-    deepspeed_bf16 = zero_stage(acc) > 0 and cfg.mixed_precision == "bf16"
+    deepspeed_bf16 = zero_stage(acc) > 0 and cfg.compute.mixed_precision == "bf16"
     model, tokenizer = load_model(
         cfg.model,
         "bfloat16" if deepspeed_bf16 else "float32",
         device=str(acc.device),
-        attn_implementation=cfg.attn_implementation,
+        attn_implementation=cfg.compute.attn_implementation,
     )
     if tokenizer.pad_token_id is None:  # Llama-3 ships without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
-    forward.install_head(model, cfg.logit_chunk)  # completion-only logits (removed again on saving)
+    # completion-only logits (removed again on saving)
+    forward.install_head(model, cfg.compute.logit_chunk)
     return model, tokenizer
 
 
 def pair_layout(cfg: TrainConfig, model, acc: Accelerator) -> str:
-    """``cfg.pair_layout``, unless the attention kernel takes no 4D mask (then separate)."""
+    """``cfg.compute.pair_layout``, unless the attention kernel takes no 4D mask (then separate)."""
     model = acc.unwrap_model(model)
-    if cfg.pair_layout == "shared" and not supports_4d(model):
+    if cfg.compute.pair_layout == "shared" and not supports_4d(model):
         kernel = getattr(model.config, "_attn_implementation", "?")
         if acc.is_main_process:
             print(f"train: {kernel} attention takes no 4D mask: pairs run as separate rows")
         return "separate"
-    return cfg.pair_layout
+    return cfg.compute.pair_layout
 
 
 def packed(cfg: TrainConfig, model, acc: Accelerator) -> bool:
-    """``cfg.pack``, unless the attention kernel takes no 4D mask (packed rows need one)."""
+    """``cfg.compute.pack``, unless the attention kernel takes no 4D mask (packed rows need one)."""
     model = acc.unwrap_model(model)
-    if cfg.pack and not supports_4d(model):
+    if cfg.compute.pack and not supports_4d(model):
         kernel = getattr(model.config, "_attn_implementation", "?")
         say(acc, f"train: {kernel} attention takes no 4D mask: --pack is off")
         return False
-    return cfg.pack
+    return cfg.compute.pack
 
 
 def load_examples(cfg: TrainConfig, acc: Accelerator, tokenizer) -> list[Example]:
@@ -172,7 +174,7 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
     rows = [(e.chosen, e.rejected) for e in examples]
     identity = model_identity(resolve(cfg.model), acc.unwrap_model(model))
     key = cache_key(identity, [e.id for e in examples], rows, _precision(cfg, acc, model, layout))
-    path = (cfg.ref_cache or default_cache()) / f"{key}.pt"
+    path = (cfg.ref.cache or default_cache()) / f"{key}.pt"
     found = load_cached(path, key) if acc.is_main_process else None
     found = broadcast_object_list([found])[0]  # every rank takes the main process's answer
     if found is not None:
@@ -189,7 +191,7 @@ def _reference(cfg, acc, model, pad_id: int, examples: list[Example], layout: st
             model,
             [rows[max(i, 0)] for i in mine],
             pad_id,
-            cfg.ref_batch_size,
+            cfg.ref.batch_size,
             acc.device,
             layout=layout,
         )
@@ -209,27 +211,28 @@ def _precision(cfg: TrainConfig, acc: Accelerator, model, layout: str) -> str:
     (DeepSpeed casts to bf16; others keep fp32 under autocast), the layout and the kernel."""
     dtype = next(acc.unwrap_model(model).parameters()).dtype
     weights = "" if dtype == torch.float32 else f"|weights={str(dtype).removeprefix('torch.')}"
-    kernel = "" if cfg.attn_implementation == "auto" else f"|{cfg.attn_implementation}"
-    return f"{cfg.mixed_precision}{weights}|{layout}{kernel}|v1"  # the kernel changes rounding
+    attention, precision = cfg.compute.attn_implementation, cfg.compute.mixed_precision
+    kernel = "" if attention == "auto" else f"|{attention}"
+    return f"{precision}{weights}|{layout}{kernel}|v1"  # the kernel changes rounding
 
 
 def prepare_model(cfg: TrainConfig, model, acc: Accelerator):
     """LoRA adapters (peft) if asked (zero at first: the reference is the base model's),
     gradient checkpointing, and the scored head kept whole under ZeRO-3."""
-    if cfg.lora_r > 0:
+    if cfg.lora.r > 0:
         from peft import LoraConfig, get_peft_model
 
         forward.uninstall_head(model)  # PEFT must see the plain output layer (it adapts no head)
         lora = LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
-            target_modules=cfg.lora_targets,
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.targets,
             task_type="CAUSAL_LM",
         )
         model = get_peft_model(model, lora)
-        forward.install_head(model.get_base_model(), cfg.logit_chunk)
-    if cfg.gradient_checkpointing:
+        forward.install_head(model.get_base_model(), cfg.compute.logit_chunk)
+    if cfg.compute.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if zero_stage(acc) == 3:
         # ZeRO-3 gathers a module's weights at each call; the scored head calls the LM head
@@ -258,27 +261,29 @@ class Watchers:
 def watchers(cfg: TrainConfig, acc: Accelerator, model, tokenizer) -> Watchers:
     """Built from the prepared model before any update or resume (the base weights)."""
     probe = None
-    if cfg.probe:
+    if cfg.eval.probe:
         chat = ChatOptions.parse(cfg.raw_prompt, cfg.template_args)
-        probe = load_probe(cfg.probe, tokenizer, chat, cfg.probe_n, cfg.max_length)
+        probe = load_probe(cfg.eval.probe, tokenizer, chat, cfg.eval.probe_n, cfg.max_length)
     return Watchers(Anchor(acc.unwrap_model(model)), probe)
 
 
 def optimizer(cfg: TrainConfig, model, total: int):
     """AdamW (or SGD) and the warmup-cosine schedule over ``total`` optimizer steps."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    if cfg.optim.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            params, lr=cfg.optim.lr, momentum=0.9, weight_decay=cfg.optim.weight_decay
+        )
     else:
         opt = torch.optim.AdamW(
             params,
-            lr=cfg.lr,
-            betas=(cfg.adam_beta1, cfg.adam_beta2),
-            weight_decay=cfg.weight_decay,
+            lr=cfg.optim.lr,
+            betas=(cfg.optim.adam_beta1, cfg.optim.adam_beta2),
+            weight_decay=cfg.optim.weight_decay,
         )
-    warmup = warmup_steps(cfg.warmup_ratio, total)
+    warmup = warmup_steps(cfg.optim.warmup_ratio, total)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: lr_factor(step, total=total, warmup=warmup, shape=cfg.schedule)
+        opt, lambda step: lr_factor(step, total=total, warmup=warmup, shape=cfg.optim.schedule)
     )
     return opt, sched
 
@@ -297,18 +302,18 @@ def save_final(acc, model, tokenizer, cfg: TrainConfig, *, step: int) -> None:
     if not acc.is_main_process:
         return
     unwrapped = acc.unwrap_model(model)
-    base = unwrapped.get_base_model() if cfg.lora_r > 0 else unwrapped
+    base = unwrapped.get_base_model() if cfg.lora.r > 0 else unwrapped
     forward.uninstall_head(base)  # a plain transformers model is what gets saved
-    if cfg.lora_r > 0:
+    if cfg.lora.r > 0:
         unwrapped = unwrapped.merge_and_unload()
     # the state dict of a model that is not sharded comes from the model itself (its head
     # keys must be the plain ones, and tied weights stay tied); sharded engines (ZeRO-3,
     # FSDP) hand theirs over
     sharded = zero_stage(acc) == 3 or acc.distributed_type == DistributedType.FSDP
-    state = _plain_keys(state) if sharded and cfg.lora_r == 0 else None
+    state = _plain_keys(state) if sharded and cfg.lora.r == 0 else None
     unwrapped.save_pretrained(cfg.out / "final", state_dict=state)
     tokenizer.save_pretrained(cfg.out / "final")
     (cfg.out / "final" / "spot_train.json").write_text(
-        json.dumps({k: str(v) for k, v in vars(cfg).items()}, indent=2) + "\n"
+        json.dumps({k: str(v) for k, v in fields.flatten(cfg).items()}, indent=2) + "\n"
     )
     checkpoint.mark_finished(cfg.out, step)  # last: a kill before it leaves a run to resume
