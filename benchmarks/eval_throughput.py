@@ -23,6 +23,7 @@ from rich.console import Console
 
 from spot.eval.config import EvalConfig
 from spot.eval.stage import evaluate
+from spot.fields import build
 from spot.models.loading import load_model
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -36,14 +37,17 @@ SUITES = ("toy-arith", "toy-ood")
 
 def compare_with_naive(n: int, max_new_tokens: int, batch_size: int) -> None:
     out = Path(tempfile.mkdtemp()) / "eval"
-    cfg = EvalConfig(
-        model="toy",
-        suite=",".join(SUITES),
-        out=out,
-        toy_n=n,
-        k="1",
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
+    cfg = build(
+        EvalConfig,
+        dict(
+            model="toy",
+            suite=",".join(SUITES),
+            out=out,
+            toy_n=n,
+            k="1",
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+        ),
     )
     t = time.perf_counter()
     evaluate(cfg, Console(stderr=True, quiet=True))
@@ -75,7 +79,9 @@ def compare_with_naive(n: int, max_new_tokens: int, batch_size: int) -> None:
 
 def paper_suite(batch_size: int) -> None:
     out = Path(tempfile.mkdtemp()) / "paper"
-    cfg = EvalConfig(model="toy", suite=PAPER_WITHOUT_GPQA, out=out, batch_size=batch_size)
+    cfg = build(
+        EvalConfig, dict(model="toy", suite=PAPER_WITHOUT_GPQA, out=out, batch_size=batch_size)
+    )
     t = time.perf_counter()
     scores = evaluate(cfg, Console(stderr=True))
     total = time.perf_counter() - t

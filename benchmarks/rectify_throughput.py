@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from toy_pairs import wrong_samples  # noqa: E402
 
+from spot.fields import build  # noqa: E402
 from spot.records.jsonl import write_records  # noqa: E402
 from spot.rectify.config import RectifyConfig  # noqa: E402
 from spot.rectify.stage import rectify  # noqa: E402
@@ -48,14 +49,17 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             errors = Path(tmp) / "errors.jsonl"
             write_records(errors, wrong_samples(args.items))
-            cfg = RectifyConfig(
-                errors=errors,
-                out=Path(tmp) / "out",
-                oracle="openai",
-                base_url=url,
-                model="oracle",
-                concurrency=args.concurrency,
-                timeout=60,
+            cfg = build(
+                RectifyConfig,
+                dict(
+                    errors=errors,
+                    out=Path(tmp) / "out",
+                    oracle="openai",
+                    base_url=url,
+                    model="oracle",
+                    concurrency=args.concurrency,
+                    timeout=60,
+                ),
             )
             before = resource.getrusage(resource.RUSAGE_SELF)
             t = time.perf_counter()

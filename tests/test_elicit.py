@@ -12,6 +12,7 @@ import pytest
 
 from spot.elicit.config import ElicitConfig
 from spot.elicit.stage import elicit
+from spot.fields import build
 from spot.records.jsonl import read_records, write_records
 from spot.records.rundir import Incomplete
 from spot.records.schema import Sample
@@ -29,7 +30,7 @@ def questions(tmp_path_factory) -> Path:
 
 def cfg(data: Path, out: Path, **kw) -> ElicitConfig:
     base = dict(model="toy", data=str(data), out=out, n=2, max_new_tokens=160, batch_size=8)
-    return ElicitConfig(**{**base, **kw})
+    return build(ElicitConfig, dict(**{**base, **kw}))
 
 
 def lines(path: Path) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from spot import fields
 from spot.benchmarks.math import load_math
 from spot.eval import gpqa
 from spot.eval.compare import build_table, markdown
@@ -63,7 +64,7 @@ def test_math_sets_read_their_gold_fields():
 
 
 def test_math_answers_adversarial():
-    suite = build("math500", EvalConfig(suite="math500", limit=1))
+    suite = build("math500", fields.build(EvalConfig, dict(suite="math500", limit=1)))
     item = EvalItem("q", "p", "18", {"source": "math/gsm8k"})
     cases = [
         ("<think>maybe \\boxed{18}</think>Therefore, the final answer is: $\\boxed{17}$.", False),
@@ -81,13 +82,15 @@ def test_math_answers_adversarial():
 def test_a_malformed_benchmark_file_is_located(tmp_path):
     bad = tmp_path / "m.jsonl"
     bad.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": "no gold"}\n')
-    cfg = EvalConfig(suite="math500", data=f"math500={bad}")
+    cfg = fields.build(EvalConfig, dict(suite="math500", data=f"math500={bad}"))
     with pytest.raises(RecordError, match=f"{bad}:2: field 'answer'"):
         build("math500", cfg).items()
     c4 = tmp_path / "c4.jsonl"
     c4.write_text('{"state": "nonsense", "answer": [[], []]}\n')
     with pytest.raises(ValueError, match=f"{c4}:1"):
-        build("connect4", EvalConfig(suite="connect4", data=f"connect4={c4}")).items()
+        build(
+            "connect4", fields.build(EvalConfig, dict(suite="connect4", data=f"connect4={c4}"))
+        ).items()
 
 
 # --- GPQA: shuffles, letters, loading ----------------------------------------------------------
@@ -280,6 +283,6 @@ def test_connect4_generate_command(tmp_path):
 def test_suite_aliases_and_unknown_names():
     assert expand("paper,gsm8k")[-1] == "gsm8k" and len(expand("paper,math")) == 9
     with pytest.raises(ValueError, match="unknown suite 'aime26'"):
-        EvalConfig(suite="aime26").check()
+        fields.build(EvalConfig, dict(suite="aime26")).check()
     with pytest.raises(ValueError, match="--k: 'aime24=x'"):
-        EvalConfig(suite="aime24", k="aime24=x").check()
+        fields.build(EvalConfig, dict(suite="aime24", k="aime24=x")).check()

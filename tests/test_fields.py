@@ -81,3 +81,26 @@ def test_flags_keep_their_names_and_reach_the_group(tmp_path):
     cfg = seen["cfg"]
     assert (cfg.lora.r, cfg.delta.decay, cfg.eval.every, cfg.eval.probe_n) == (4, 0.5, 3, 7)
     assert "--lora-r" in CliRunner().invoke(app, ["train", "--help"]).output
+
+
+def test_a_group_given_a_single_value_says_what_it_holds():
+    with pytest.raises(OptionError, match=r"'lora' is a group of options: a mapping of r, alpha"):
+        field_values(TrainConfig, {"lora": 3}, "x.yaml")
+
+
+def test_the_sampling_stages_hold_one_engine_config_under_the_flags_of_before(tmp_path):
+    from spot.elicit.config import ElicitConfig
+    from spot.eval.config import EvalConfig
+    from spot.rectify.config import RectifyConfig
+    from spot.sampling.client import EndpointConfig
+    from spot.sampling.engine_config import EngineConfig, ServerConfig
+
+    for cls in (ElicitConfig, EvalConfig):
+        cfg = fields.build(cls, {"batch_size": 8, "base_url": "http://h/v1", "model": "m"})
+        assert isinstance(cfg.engine, EngineConfig) and cfg.engine.batch_size == 8
+        assert EndpointConfig.of(cfg) == EndpointConfig(base_url="http://h/v1", model="m")
+    rectify = fields.build(RectifyConfig, {"concurrency": 3, "model": "m", "rpm": 6.0})
+    assert isinstance(rectify.server, ServerConfig) and rectify.server.concurrency == 3
+    assert EndpointConfig.of(rectify).rpm == 6.0
+    flags = [s.name for s in fields.settings(ElicitConfig)]
+    assert flags.index("limit") < flags.index("backend") < flags.index("base_url")

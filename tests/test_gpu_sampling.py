@@ -21,12 +21,14 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from spot import fields
 from spot.cli import app
 from spot.elicit.config import MAY_CHANGE as ELICIT_MAY_CHANGE
 from spot.elicit.config import ElicitConfig
 from spot.elicit.stage import elicit
 from spot.eval.config import MAY_CHANGE as EVAL_MAY_CHANGE
 from spot.eval.config import EvalConfig
+from spot.fields import build
 from spot.models.chat import ChatOptions
 from spot.pipeline import parallel
 from spot.pipeline.config import load_pipeline
@@ -87,8 +89,8 @@ def test_elicit_on_two_engines_writes_and_resumes_as_on_one(tmp_path):
     data = tmp_path / "q.jsonl"
     write_records(data, generate("arith", 12, seed=5))
     base = dict(model="toy", data=str(data), n=2, max_new_tokens=64, batch_size=4)
-    one = elicit(ElicitConfig(**base, out=tmp_path / "one"))
-    two = ElicitConfig(**base, out=tmp_path / "two", data_parallel_size=2)
+    one = elicit(build(ElicitConfig, dict(**base, out=tmp_path / "one")))
+    two = build(ElicitConfig, dict(**base, out=tmp_path / "two", data_parallel_size=2))
     elicit(two)
     written = two.out / "all_results.jsonl"
     written.write_text("".join(written.read_text().splitlines(keepends=True)[:10]))  # killed
@@ -110,7 +112,7 @@ def test_engine_fields_at_their_defaults_keep_old_run_directories_and_stamps(tmp
         (cfg.out / "run.json").write_text(json.dumps({"stage": "x", "settings": old}))
         with RunDir(cfg.out, "x", defining):  # resumes: no refusal
             pass
-        faster = dataclasses.replace(
+        faster = fields.replace(
             cfg, tensor_parallel_size=2, data_parallel_size=4, gpu_memory_utilization=0.8
         )
         with RunDir(cfg.out, "x", *settings_of(faster, may_change)):  # how, not what
@@ -215,7 +217,9 @@ def test_spot_run_owns_a_serving_engine_for_the_sampling_steps(tmp_path):
 
     # the served engine samples what the stage does in-process (each request's own seed)
     cfg = load_pipeline(path).elicit
-    here = elicit(ElicitConfig(**cfg, data=str(out / "questions.jsonl"), out=tmp_path / "here"))
+    here = elicit(
+        build(ElicitConfig, dict(**cfg, data=str(out / "questions.jsonl"), out=tmp_path / "here"))
+    )
     served = json.loads((out / "elicit" / "summary.json").read_text())
     assert (here["samples"], here["correct"]) == (served["samples"], served["correct"])
 
@@ -233,7 +237,7 @@ def test_the_engine_is_stopped_when_a_stage_fails_or_is_interrupted(tmp_path, mo
     def broken(cfg, console=None):
         import urllib.request
 
-        with urllib.request.urlopen(cfg.base_url + "/models", timeout=5) as response:
+        with urllib.request.urlopen(cfg.engine.base_url + "/models", timeout=5) as response:
             listed = json.loads(response.read())["data"]
         answered.append([m["id"] for m in listed])  # the engine is up while the stage runs
         raise error
@@ -270,15 +274,16 @@ def test_which_steps_the_engine_serves_and_bad_serve_blocks(tmp_path):
     from spot.rectify.config import RectifyConfig
 
     serve = Serve("vllm serve {model}", url="http://127.0.0.1:9/v1")
-    own = served(serve, "rectify", RectifyConfig(oracle="self", model="toy"))
-    assert (own.self_backend, own.base_url) == ("openai", serve.url)
+    own = served(serve, "rectify", build(RectifyConfig, dict(oracle="self", model="toy")))
+    assert (own.self_backend, own.server.base_url) == ("openai", serve.url)
     assert model_of(serve, "rectify", own) == "toy"
-    gemini = RectifyConfig(oracle="openai", model="gemini-2.5-pro")
+    gemini = build(RectifyConfig, dict(oracle="openai", model="gemini-2.5-pro"))
     assert served(serve, "rectify", gemini) == gemini and model_of(serve, "rectify", gemini) is None
-    local = dataclasses.replace(gemini, model="local-judge", base_url=serve.url)  # pointing at it
+    local = fields.replace(gemini, model="local-judge", base_url=serve.url)  # pointing at it
     assert model_of(serve, "rectify", local) == "local-judge"
-    assert model_of(serve, "rectify", RectifyConfig(oracle="rule")) is None
-    assert served(Serve("x {model}", stages=["eval"]), "elicit", ElicitConfig()).backend == "hf"
+    assert model_of(serve, "rectify", build(RectifyConfig, dict(oracle="rule"))) is None
+    unserved = served(Serve("x {model}", stages=["eval"]), "elicit", ElicitConfig())
+    assert unserved.engine.backend == "hf"
     for block, message in [
         ({"command": "vllm serve Qwen/Qwen3-8B"}, "put {model} where"),
         ({"command": "x {model}", "stages": ["train"]}, "'train' does not sample"),

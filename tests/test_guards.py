@@ -20,6 +20,7 @@ import pytest
 from spot import cli
 from spot.elicit.config import ElicitConfig
 from spot.elicit.stage import elicit
+from spot.fields import build
 from spot.filter.config import FilterConfig
 from spot.filter.stage import run_filter
 from spot.models.chat import ChatOptions
@@ -104,11 +105,13 @@ def test_filter_output_is_locked_too(tmp_path):
 def test_rectify_refuses_another_oracle_in_the_same_directory(tmp_path):
     write_errors(tmp_path / "errors.jsonl")
     base = dict(errors=tmp_path / "errors.jsonl", out=tmp_path / "out")
-    rectify(RectifyConfig(**base, oracle="rule"))
+    rectify(build(RectifyConfig, dict(**base, oracle="rule")))
     with pytest.raises(RunDirError, match="oracle='rule'.*not.*oracle='human'"):
-        rectify(RectifyConfig(**base, oracle="human"))
+        rectify(build(RectifyConfig, dict(**base, oracle="human")))
     # how the oracle is reached may change: concurrency, retries
-    assert rectify(RectifyConfig(**base, oracle="rule", concurrency=3))["accepted"] == 6
+    assert (
+        rectify(build(RectifyConfig, dict(**base, oracle="rule", concurrency=3)))["accepted"] == 6
+    )
 
 
 def test_elicit_refuses_other_data_and_sampling(tmp_path):
@@ -116,17 +119,18 @@ def test_elicit_refuses_other_data_and_sampling(tmp_path):
     write_records(a, generate("arith", 4, seed=1))
     write_records(b, generate("arith", 4, seed=2))
     base = dict(model="toy", out=tmp_path / "out", max_new_tokens=64, batch_size=4)
-    elicit(ElicitConfig(data=str(a), **base))
+    elicit(build(ElicitConfig, dict(data=str(a), **base)))
     with pytest.raises(RunDirError, match="data="):
-        elicit(ElicitConfig(data=str(b), **base))
+        elicit(build(ElicitConfig, dict(data=str(b), **base)))
     with pytest.raises(RunDirError, match="n=1.*not.*n=2"):
-        elicit(ElicitConfig(data=str(a), n=2, **base))
-    again = elicit(ElicitConfig(data=str(a), **{**base, "batch_size": 2}))  # may change
+        elicit(build(ElicitConfig, dict(data=str(a), n=2, **base)))
+    again = elicit(
+        build(ElicitConfig, dict(data=str(a), **{**base, "batch_size": 2}))
+    )  # may change
     assert again["samples"] == 4 and again["this_run"]["samples"] == 0
 
 
 def test_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
-    from spot.fields import build
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
@@ -165,7 +169,6 @@ def test_a_resumed_training_refuses_a_changed_max_steps(tmp_path, max_steps):
     """Raised, the run would go on along a schedule that had decayed to its end; lowered on a
     finished run, the record would claim steps the model has more of. Both are refused, also
     for a run recorded when max_steps was still free to change (its last value counts)."""
-    from spot.fields import build
     from spot.train.config import TrainConfig
     from spot.train.loop import train
 
@@ -239,7 +242,9 @@ def test_human_oracle_bom_reedits_and_delimiter_lines(tmp_path):
         False,
     )
     write_records(tmp_path / "errors.jsonl", [*items, tricky])
-    cfg = RectifyConfig(errors=tmp_path / "errors.jsonl", out=tmp_path / "out", oracle="human")
+    cfg = build(
+        RectifyConfig, dict(errors=tmp_path / "errors.jsonl", out=tmp_path / "out", oracle="human")
+    )
     assert rectify(cfg)["pending"] == 4
     path = tmp_path / "out" / "human_edits.txt"
     edits = human.read_edits(path)
@@ -294,9 +299,14 @@ def test_filter_dedups_ids_and_names_its_outputs(tmp_path):
 def test_rectify_into_an_elicit_directory_is_refused(tmp_path):
     write_records(tmp_path / "q.jsonl", generate("arith", 4, seed=1))
     out = tmp_path / "elicit"
-    elicit(ElicitConfig(model="toy", data=str(tmp_path / "q.jsonl"), out=out, max_new_tokens=64))
+    elicit(
+        build(
+            ElicitConfig,
+            dict(model="toy", data=str(tmp_path / "q.jsonl"), out=out, max_new_tokens=64),
+        )
+    )
     before = (out / "summary.json").read_text()
-    cfg = RectifyConfig(errors=out / "errors.jsonl", out=out, oracle="rule")
+    cfg = build(RectifyConfig, dict(errors=out / "errors.jsonl", out=out, oracle="rule"))
     with pytest.raises(RunDirError, match="holds a spot elicit run, not rectify"):
         rectify(cfg)
     assert (out / "summary.json").read_text() == before
@@ -331,8 +341,15 @@ def test_filter_tokenizer_comes_from_provenance_or_is_required(tmp_path):
 def test_the_policy_travels_from_elicit_to_the_pairs(tmp_path):
     write_records(tmp_path / "q.jsonl", generate("arith", 8, seed=3))
     out = tmp_path / "e"
-    elicit(ElicitConfig(model="toy", data=str(tmp_path / "q.jsonl"), out=out, max_new_tokens=96))
-    rectify(RectifyConfig(errors=out / "errors.jsonl", out=tmp_path / "r", oracle="rule"))
+    elicit(
+        build(
+            ElicitConfig,
+            dict(model="toy", data=str(tmp_path / "q.jsonl"), out=out, max_new_tokens=96),
+        )
+    )
+    rectify(
+        build(RectifyConfig, dict(errors=out / "errors.jsonl", out=tmp_path / "r", oracle="rule"))
+    )
     ps = read_records(tmp_path / "r" / "corrected.jsonl", Pair)
     assert ps and all(p.provenance["policy"] == "toy" for p in ps)
     assert all("model" not in p.provenance for p in ps)  # item 16: the rule oracle has none
@@ -400,7 +417,9 @@ def test_self_oracle_infers_the_policy_or_says_so(tmp_path, capsys):
     assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
     tagged = [Sample(**{**s.__dict__, "metadata": {"policy": "toy"}}) for s in items]
     write_records(tmp_path / "errors.jsonl", tagged)
-    cfg = RectifyConfig(errors=tmp_path / "errors.jsonl", out=tmp_path / "o2", oracle="self")
+    cfg = build(
+        RectifyConfig, dict(errors=tmp_path / "errors.jsonl", out=tmp_path / "o2", oracle="self")
+    )
     summary = rectify(cfg)  # the toy policy, with a context-sized answer budget
     assert summary["config"]["model"] == "toy" and cfg.answer_tokens() == 1024
 
@@ -429,7 +448,7 @@ def test_overlong_prompts_are_skipped_not_fatal(tmp_path):
     qs = generate("arith", 3, seed=2)
     long = qs[0].__class__("long", "Compute: " + "1 + " * 1500 + "1", "1501", "toy/arith")
     write_records(tmp_path / "q.jsonl", [long, *qs])
-    cfg = ElicitConfig(model="toy", data=str(tmp_path / "q.jsonl"), out=tmp_path / "e")
+    cfg = build(ElicitConfig, dict(model="toy", data=str(tmp_path / "q.jsonl"), out=tmp_path / "e"))
     summary = elicit(cfg)
     assert summary["samples"] == 3 and summary["missing"] == 0
     (reason,) = summary["skipped_prompts"]
@@ -533,7 +552,6 @@ def test_a_nonexistent_hub_model_is_one_line(tmp_path, capsys):
 
 
 def test_logged_lr_is_the_steps_own_and_the_tokenizer_is_saved_unchanged(tmp_path):
-    from spot.fields import build
     from spot.models.loading import TOY_MODEL
     from spot.train.config import TrainConfig
     from spot.train.loop import train

@@ -17,6 +17,7 @@ import pytest
 from spot import cli
 from spot.elicit.config import ElicitConfig
 from spot.elicit.stage import elicit
+from spot.fields import build
 from spot.records.jsonl import write_records
 from spot.serve.server import completion_response
 from spot.toy import arith
@@ -54,8 +55,16 @@ def _solver(finish: str = "stop", suffix: str = ""):
 
 def _elicit_config(tmp_path: Path, url: str) -> ElicitConfig:
     data, out = str(tmp_path / "q.jsonl"), tmp_path / "out"
-    return ElicitConfig(
-        model="m", data=data, out=out, backend="openai", base_url=url, api_key_env="SPOT_TEST_KEY"
+    return build(
+        ElicitConfig,
+        dict(
+            model="m",
+            data=data,
+            out=out,
+            backend="openai",
+            base_url=url,
+            api_key_env="SPOT_TEST_KEY",
+        ),
     )
 
 
@@ -488,7 +497,6 @@ def test_a_refusal_marks_the_values_nobody_gave(tmp_path, capsys):
 def test_sampling_and_checkpoints_raise_no_library_warnings(pairs_file, tmp_path, caplog):
     import warnings
 
-    from spot.fields import build
     from spot.models.loading import load_model
     from spot.sampling.base import Request, SamplingParams
     from spot.sampling.hf import HFBackend

@@ -137,11 +137,11 @@ def test_each_paper_preset_resolves_to_the_table_of_the_paper_and_its_code(name,
         objective, data = OBJECTIVE[run.name]
         assert cfg.objective == objective and (run.pairs or run.data) == data, run.name
     elicit = found["elicit"]
-    assert {k: getattr(elicit, k) for k in ELICIT} == ELICIT
+    assert {k: flatten(elicit)[k] for k in ELICIT} == ELICIT
     for oracle, own in RECTIFY_OWN[name].items():
         cfg = found[f"rectify-{oracle}"]
         want = {**RECTIFY, **own}
-        assert {k: getattr(cfg, k) for k in want} == want, oracle
+        assert {k: flatten(cfg)[k] for k in want} == want, oracle
         everything = name == OFFICIAL and oracle == "direct"  # every sampled answer
         assert cfg.errors.name == ("all_results.jsonl" if everything else "errors.jsonl")
     for oracle, gamma in FILTER.items():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from spot.fields import build
 from spot.records.jsonl import read_records, write_records
 from spot.records.rundir import Incomplete
 from spot.records.schema import Pair
@@ -78,17 +79,20 @@ def test_every_id_ends_once_with_the_right_reason_under_faults(tmp_path, start_s
     items = wrong_samples(1000)
     write_records(tmp_path / "errors.jsonl", items)
     url = start_server("--faults")
-    cfg = RectifyConfig(
-        errors=tmp_path / "errors.jsonl",
-        out=tmp_path / "out",
-        oracle="openai",
-        base_url=url,
-        model="oracle",
-        concurrency=200,
-        timeout=2.0,
-        max_retries=3,
-        api_key_env="SPOT_TEST_NO_KEY",
-        backoff=0.05,
+    cfg = build(
+        RectifyConfig,
+        dict(
+            errors=tmp_path / "errors.jsonl",
+            out=tmp_path / "out",
+            oracle="openai",
+            base_url=url,
+            model="oracle",
+            concurrency=200,
+            timeout=2.0,
+            max_retries=3,
+            api_key_env="SPOT_TEST_NO_KEY",
+            backoff=0.05,
+        ),
     )
     with pytest.raises(Incomplete, match="could not be reached") as info:
         rectify(cfg)  # the "500 always" items: the oracle's fault, not the item's
@@ -164,15 +168,18 @@ def test_api_key_never_leaks(tmp_path, start_server, capfd):
         summaries = {}
         for flags in ((), ("--echo-key",), ("--echo-key-200",)):
             out = tmp_path / (flags[0].strip("-") if flags else "ok")
-            cfg = RectifyConfig(
-                errors=tmp_path / "errors.jsonl",
-                out=out,
-                oracle="openai",
-                base_url=start_server(*flags),
-                model="m",
-                api_key_env="SPOT_TEST_KEY",
-                max_retries=1,
-                backoff=0.01,
+            cfg = build(
+                RectifyConfig,
+                dict(
+                    errors=tmp_path / "errors.jsonl",
+                    out=out,
+                    oracle="openai",
+                    base_url=start_server(*flags),
+                    model="m",
+                    api_key_env="SPOT_TEST_KEY",
+                    max_retries=1,
+                    backoff=0.01,
+                ),
             )
             try:
                 summaries[flags] = rectify(cfg)
@@ -197,11 +204,16 @@ def test_rule_and_human_oracles(tmp_path):
     items = wrong_samples(6, seed=3)
     write_records(tmp_path / "errors.jsonl", items)
     rule = rectify(
-        RectifyConfig(errors=tmp_path / "errors.jsonl", out=tmp_path / "rule", oracle="rule")
+        build(
+            RectifyConfig,
+            dict(errors=tmp_path / "errors.jsonl", out=tmp_path / "rule", oracle="rule"),
+        )
     )
     assert rule["accepted"] == 6
     human_out = tmp_path / "human"
-    cfg = RectifyConfig(errors=tmp_path / "errors.jsonl", out=human_out, oracle="human")
+    cfg = build(
+        RectifyConfig, dict(errors=tmp_path / "errors.jsonl", out=human_out, oracle="human")
+    )
     first = rectify(cfg)
     assert first["pending"] == 6 and (human_out / "human_edits.txt").exists()
     text = (human_out / "human_edits.txt").read_text()
@@ -223,8 +235,11 @@ def test_rule_oracle_writes_direct_answers(tmp_path):
 
     items = wrong_samples(4, seed=5)
     write_records(tmp_path / "errors.jsonl", items)
-    cfg = RectifyConfig(
-        errors=tmp_path / "errors.jsonl", out=tmp_path / "direct", oracle="rule", style="direct"
+    cfg = build(
+        RectifyConfig,
+        dict(
+            errors=tmp_path / "errors.jsonl", out=tmp_path / "direct", oracle="rule", style="direct"
+        ),
     )
     assert rectify(cfg)["accepted"] == 4
     pairs = read_records(tmp_path / "direct" / "corrected.jsonl", Pair)
@@ -236,7 +251,9 @@ def test_rule_oracle_writes_direct_answers(tmp_path):
     filled = prompts.fill(template, "Q?", "WRONG ANSWER", "42")
     assert "Q?" in filled and "WRONG ANSWER" not in filled and "42" not in filled
     with pytest.raises(ValueError, match="--style direct"):
-        RectifyConfig(errors=tmp_path / "errors.jsonl", oracle="human", style="direct").check()
+        build(
+            RectifyConfig, dict(errors=tmp_path / "errors.jsonl", oracle="human", style="direct")
+        ).check()
 
 
 def test_rule_oracle_gives_gsm8k_worked_solutions_as_direct_answers(tmp_path):
@@ -260,13 +277,13 @@ def test_rule_oracle_gives_gsm8k_worked_solutions_as_direct_answers(tmp_path):
     write_records(tmp_path / "errors.jsonl", items)
     errors = tmp_path / "errors.jsonl"
     direct = rectify(
-        RectifyConfig(errors=errors, out=tmp_path / "d", oracle="rule", style="direct")
+        build(RectifyConfig, dict(errors=errors, out=tmp_path / "d", oracle="rule", style="direct"))
     )
     assert direct["accepted"] == 2
     first = read_records(tmp_path / "d" / "corrected.jsonl", Pair)[0]
     assert first.chosen.startswith("Janet sells 16 - 3 - 4 = 9 duck eggs a day.")
     assert "<<" not in first.chosen and first.chosen.endswith("$\\boxed{18}$.")
-    surgical = rectify(RectifyConfig(errors=errors, out=tmp_path / "s", oracle="rule"))
+    surgical = rectify(build(RectifyConfig, dict(errors=errors, out=tmp_path / "s", oracle="rule")))
     assert surgical["rejected_by_reason"] == {"unsupported source": 2}  # no rule edits prose
 
 
@@ -275,13 +292,16 @@ def test_stop_after_asks_until_enough_pairs_are_accepted(tmp_path):
     not asked (not pending: nothing waits on them); a rerun asks nothing, a larger N on the
     same directory asks for the difference (the paper's code: direct answers until 4,000)."""
     write_records(tmp_path / "errors.jsonl", wrong_samples(8, seed=7))
-    cfg = RectifyConfig(
-        errors=tmp_path / "errors.jsonl",
-        out=tmp_path / "out",
-        oracle="rule",
-        style="direct",
-        concurrency=1,
-        stop_after=3,
+    cfg = build(
+        RectifyConfig,
+        dict(
+            errors=tmp_path / "errors.jsonl",
+            out=tmp_path / "out",
+            oracle="rule",
+            style="direct",
+            concurrency=1,
+            stop_after=3,
+        ),
     )
     first = rectify(cfg)
     assert (first["accepted"], first["not_asked"], first["pending"]) == (3, 5, 0)

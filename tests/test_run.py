@@ -532,8 +532,9 @@ def test_no_shipped_pipeline_trains_on_an_item_it_scores(tmp_path, name):
 def elicit_config(data: Path, out: Path):
     from spot.elicit.config import ElicitConfig
 
-    return ElicitConfig(
-        model="toy", data=str(data), out=out, n=2, temperature=1.0, max_new_tokens=96
+    return build(
+        ElicitConfig,
+        dict(model="toy", data=str(data), out=out, n=2, temperature=1.0, max_new_tokens=96),
     )
 
 
@@ -589,7 +590,7 @@ def test_rectify_keeps_no_pair_of_an_error_no_longer_in_its_input(tmp_path):
             for q in questions
         ]
 
-    cfg = RectifyConfig(errors=errors, out=tmp_path / "rectify", oracle="rule")
+    cfg = build(RectifyConfig, dict(errors=errors, out=tmp_path / "rectify", oracle="rule"))
     write_records(errors, wrong(generate("arith", 4, 1)))
     rectify(cfg, quiet)
     now = wrong(generate("arith", 4, 2)[:3])  # other questions (another seed), fewer

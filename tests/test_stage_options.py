@@ -82,19 +82,23 @@ def test_self_oracle(tmp_path):
     write_records(tmp_path / "errors.jsonl", wrong_samples(4))
     # Appendix F's prompts are longer than the toy model's 1024-token context: a short one
     (tmp_path / "short.txt").write_text("Fix: {question}\n{response}")
-    cfg = RectifyConfig(
-        errors=tmp_path / "errors.jsonl",
-        out=tmp_path / "self",
-        oracle="self",
-        model="toy",
-        max_tokens=32,
-        concurrency=4,
-        template=tmp_path / "short.txt",
+    cfg = build(
+        RectifyConfig,
+        dict(
+            errors=tmp_path / "errors.jsonl",
+            out=tmp_path / "self",
+            oracle="self",
+            model="toy",
+            max_tokens=32,
+            concurrency=4,
+            template=tmp_path / "short.txt",
+        ),
     )
     summary = rectify(cfg)  # the toy policy never writes the markers: every id is rejected
     assert summary["rejected"] == 4 and summary["rejected_by_reason"] == {"no start marker": 4}
-    long = RectifyConfig(
-        errors=tmp_path / "errors.jsonl", out=tmp_path / "long", oracle="self", model="toy"
+    long = build(
+        RectifyConfig,
+        dict(errors=tmp_path / "errors.jsonl", out=tmp_path / "long", oracle="self", model="toy"),
     )
     summary = rectify(long)  # over the context: rejected with the reason, not run
     assert summary["rejected_by_reason"] == {"request rejected": 4}

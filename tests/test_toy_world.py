@@ -6,6 +6,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spot.fields import build
 from spot.filter.lcs import change_ratio
 from spot.toy import arith, oracle, tasks
 from spot.verify import verifier_for
@@ -224,7 +225,7 @@ def test_voice_is_refused_where_there_is_none():
 
     errors = __file__  # any existing file: the check reads the options first
     with pytest.raises(OptionError, match="--voice: only the rule oracle"):
-        RectifyConfig(errors=errors, oracle="rule", style="direct", voice=0.5).check()
+        build(RectifyConfig, dict(errors=errors, oracle="rule", style="direct", voice=0.5)).check()
     with pytest.raises(OptionError, match=r"--voice: must lie in \[0, 1\]"):
-        RectifyConfig(errors=errors, oracle="rule", voice=1.5).check()
-    RectifyConfig(errors=errors, oracle="rule", voice=0.5).check()
+        build(RectifyConfig, dict(errors=errors, oracle="rule", voice=1.5)).check()
+    build(RectifyConfig, dict(errors=errors, oracle="rule", voice=0.5)).check()

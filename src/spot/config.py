@@ -109,6 +109,9 @@ def field_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
                 flat[members[sub]] = v
         elif key in known:
             flat[key] = value
+        elif members:
+            names = ", ".join(members)
+            raise OptionError(f"{where}: '{key}' is a group of options: a mapping of {names}")
         else:
             raise OptionError(f"{where}: unknown option '{key}' for {cls.__name__}")
     return {k: coerce(v, known[k].hint, f"{where}: option '{k}'") for k, v in flat.items()}

@@ -45,8 +45,8 @@ class Setting:
 
 def settings(cls: type) -> list[Setting]:
     """Every setting of config class ``cls``, flat, in declaration order: a group's settings
-    in the place of the group. A config's own fields come before those it inherits (a
-    stage's own flags first, then the sampling engine's, then the server's)."""
+    in the place of the group. A class's own fields come before those it inherits (the
+    sampling engine's flags before the server's, which the engine extends)."""
     found: list[Setting] = []
     for f in _own_first(cls):
         hint = typing.get_type_hints(cls)[f.name]
@@ -56,9 +56,10 @@ def settings(cls: type) -> list[Setting]:
             continue
         prefix = f.name + "_" if f.metadata["prefix"] is None else f.metadata["prefix"]
         hints = typing.get_type_hints(inner)
-        for g in dataclasses.fields(inner):
+        for g in _own_first(inner):
             name = g.metadata.get("flat", prefix + g.name)
-            found.append(Setting(name, (f.name, g.name), g, hints[g.name], inner, inner))
+            owner = _declaring(inner, g.name)
+            found.append(Setting(name, (f.name, g.name), g, hints[g.name], owner, inner))
     return found
 
 

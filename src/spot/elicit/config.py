@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spot import checks
+from spot.fields import group
 from spot.sampling.engine_config import EngineConfig
 
 
 @dataclass
-class ElicitConfig(EngineConfig):
+class ElicitConfig:
     model: str = "toy"
     """Model to sample: ``toy`` (the shipped toy model), a local directory or hub name (hf/vllm),
     or the served model name (openai)."""
@@ -45,10 +46,12 @@ class ElicitConfig(EngineConfig):
     """Override every question's source (selects the verifier), e.g. ``math``."""
     limit: int = 0
     """Use only the first N valid questions (0: all)."""
+    engine: EngineConfig = group(EngineConfig, prefix="")
+    """The engine that samples (its flags keep their names: ``--backend``, ``--batch-size``)."""
 
     def check(self) -> None:
         """Refuse out-of-range values before any work starts (one line naming the option)."""
-        if self.backend != "openai":  # a served model's name is the server's business
+        if self.engine.backend != "openai":  # a served model's name is the server's business
             checks.model_ref("model", self.model)
         from spot.benchmarks.math import MATH_SETS
 
@@ -60,7 +63,7 @@ class ElicitConfig(EngineConfig):
         checks.at_least("top_k", self.top_k, 0)
         checks.at_least("max_new_tokens", self.max_new_tokens, 1)
         checks.at_least("limit", self.limit, 0)
-        self.check_engine()
+        self.engine.check_engine()
 
 
 MAY_CHANGE = (

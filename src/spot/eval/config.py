@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spot import checks
+from spot.fields import group
 from spot.sampling.engine_config import EngineConfig
 
 PAPER_TEMPERATURE = 0.7
@@ -15,7 +16,7 @@ DEFAULT_MAX_NEW_TOKENS = 4096
 
 
 @dataclass
-class EvalConfig(EngineConfig):
+class EvalConfig:
     model: str = "toy"
     """Model to evaluate: ``toy``, a model directory or hub name (hf/vllm), or the served
     model's name (openai)."""
@@ -52,6 +53,8 @@ class EvalConfig(EngineConfig):
     """Held-out questions per toy suite."""
     toy_seed: int = 9999
     """Seed of the toy suites' questions (9999: the held-out sets, never trained on)."""
+    engine: EngineConfig = group(EngineConfig, prefix="")
+    """The engine that samples (its flags keep their names: ``--backend``, ``--batch-size``)."""
 
     def check(self) -> None:
         from spot.eval.suites import expand, known
@@ -65,7 +68,7 @@ class EvalConfig(EngineConfig):
                 f"--suite: unknown suite {unknown[0]!r} (choose from {', '.join(known())}, "
                 "or paper, math, toy)"
             )
-        if self.backend != "openai":
+        if self.engine.backend != "openai":
             checks.model_ref("model", self.model)
         _named_suites_only(self.k, self.data, names)
         for value in _pairs("k", self.k, names).values():
@@ -81,7 +84,7 @@ class EvalConfig(EngineConfig):
         checks.at_least("max_new_tokens", self.max_new_tokens, 0)
         for name in ("connect4_n", "toy_n"):
             checks.at_least(name, getattr(self, name), 1)
-        self.check_engine()
+        self.engine.check_engine()
 
     def k_for(self, name: str, default: int) -> int:
         if self.k.strip().isdigit():

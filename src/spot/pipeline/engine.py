@@ -37,7 +37,7 @@ from typing import Any
 
 from rich.console import Console
 
-from spot import processes
+from spot import fields, processes
 from spot.checks import OptionError
 
 STAGES = ("elicit", "rectify", "eval")
@@ -92,9 +92,9 @@ def served(serve: Serve | None, stage: str, cfg: Any) -> Any:
     if serve is None or stage not in serve.stages:
         return cfg
     if stage in ("elicit", "eval"):
-        return dataclasses.replace(cfg, backend="openai", base_url=serve.url)
+        return fields.replace(cfg, backend="openai", base_url=serve.url)
     if stage == "rectify" and cfg.oracle == "self":
-        return dataclasses.replace(cfg, self_backend="openai", base_url=serve.url)
+        return fields.replace(cfg, self_backend="openai", base_url=serve.url)
     return cfg
 
 
@@ -102,10 +102,12 @@ def model_of(serve: Serve, stage: str, cfg: Any) -> str | None:
     """The model the engine must serve for a step run with ``cfg``; None: it does not use it."""
     if stage not in serve.stages or cfg is None:
         return None
-    if stage in ("elicit", "eval") and cfg.backend == "openai" and cfg.base_url == serve.url:
+    flat = fields.flatten(cfg)  # the engine's settings, wherever the stage's config groups them
+    served = flat["base_url"] == serve.url
+    if stage in ("elicit", "eval") and flat["backend"] == "openai" and served:
         return cfg.model
     uses = cfg.oracle == "openai" or (cfg.oracle == "self" and cfg.self_backend == "openai")
-    if stage == "rectify" and uses and cfg.base_url == serve.url:
+    if stage == "rectify" and uses and served:
         return cfg.model
     return None
 

@@ -45,14 +45,16 @@ def evaluated(pipe: Pipeline, *, heldout: str = "") -> tuple[dict[str, str], lis
     is read whole, and counts."""
     from spot.eval.config import EvalConfig
     from spot.eval.suites import build
+    from spot.fields import build as build_config
+    from spot.fields import settings
 
     prompts: dict[str, str] = {}
     unread: list[str] = []
     for name, values, watched in scored_suites(pipe):
         if name == heldout and not watched:
             continue  # the eval block scores it on questions-heldout.jsonl
-        fields = EvalConfig.__dataclass_fields__
-        cfg = EvalConfig(**{k: v for k, v in values.items() if k in fields})
+        known = {s.name for s in settings(EvalConfig)}  # the periodic evaluation's limit too
+        cfg = build_config(EvalConfig, {k: v for k, v in values.items() if k in known})
         try:
             items = build(name, cfg).items()
         except Exception as e:  # noqa: BLE001 - any loader failure: the suite is named unread

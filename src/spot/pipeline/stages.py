@@ -129,7 +129,7 @@ def elicit_step(pipe: Pipeline) -> Step:
     values = {**pipe.elicit, "model": pipe.model, "data": data, "out": out}
     if external and q.n:
         values["limit"] = q.n
-    cfg = ElicitConfig(**values)
+    cfg = build(ElicitConfig, values)
     settings, cfg = stamped(cfg), engine.served(pipe.serve, "elicit", cfg)
 
     def inputs() -> dict[str, str]:
@@ -190,7 +190,7 @@ def rectify_step(pipe: Pipeline, name: str) -> Step:
     values = {**values, "errors": errors, "out": out}
     if values.get("oracle", RectifyConfig.oracle) == "self" and not values.get("model"):
         values["model"] = pipe.model  # the policy is its own oracle (Appendix B)
-    cfg = RectifyConfig(**values)
+    cfg = build(RectifyConfig, values)
     settings, cfg = jsonable(cfg), engine.served(pipe.serve, "rectify", cfg)
 
     def run(console: Console) -> None:
@@ -328,9 +328,9 @@ def train_step(pipe: Pipeline, run: TrainRun, scored: Callable[[], tuple[dict, l
 def eval_step(pipe: Pipeline, name: str, model: str) -> Step:
     out = pipe.out / "eval" / name
     values = {**pipe.eval, "model": model, "out": out}
-    user = EvalConfig(**{**values, "model": pipe.model})  # validated before the model exists
+    user = build(EvalConfig, {**values, "model": pipe.model})  # validated before the model exists
     user = engine.served(pipe.serve, "eval", user)
-    cfg = EvalConfig(**{**values, "data": heldout_data(pipe, values.get("data", ""))})
+    cfg = build(EvalConfig, {**values, "data": heldout_data(pipe, values.get("data", ""))})
     settings, cfg = stamped(cfg), engine.served(pipe.serve, "eval", cfg)
 
     def inputs() -> dict[str, str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from spot import checks
+from spot.fields import group
 from spot.sampling.engine_config import ServerConfig
 
 ORACLES: dict[str, str] = {
@@ -22,9 +23,9 @@ OracleName = Literal[tuple(ORACLES)]  # the CLI's choices are the registry's key
 
 
 @dataclass
-class RectifyConfig(ServerConfig):
+class RectifyConfig:
     """The oracle's settings; how its server is reached (base URL, key variable, requests in
-    flight, timeout, retries) is the engine's :class:`ServerConfig`."""
+    flight, timeout, retries) is the engine's :class:`ServerConfig`, in ``server``."""
 
     errors: Path = Path("runs/elicit/errors.jsonl")
     """Wrong samples from `spot elicit` (errors.jsonl)."""
@@ -74,6 +75,8 @@ class RectifyConfig(ServerConfig):
     counted as not asked, not pending. Requests already in flight still count, so a few more
     may be accepted. With ``style: direct`` over every sampled answer (a pipeline's
     ``answers: all``), the paper's code: the oracle answered until 4,000 were correct."""
+    server: ServerConfig = group(ServerConfig, prefix="")
+    """How the oracle's server is reached (flags keep their names: ``--base-url``)."""
 
     def check(self) -> None:
         """Refuse out-of-range values before any work starts (one line naming the option)."""
@@ -90,7 +93,7 @@ class RectifyConfig(ServerConfig):
             raise checks.OptionError("--model: name the oracle model (e.g. gemini-2.5-pro)")
         if self.oracle == "self" and self.self_backend == "hf" and self.model:
             checks.model_ref("model", self.model)
-        self.check_server()
+        self.server.check_server()
         checks.at_least("backoff", self.backoff, 0)
         checks.at_least("rpm", self.rpm, 0)
         checks.at_least("max_tokens", self.max_tokens, 0)

@@ -170,7 +170,7 @@ async def _run(
 ) -> tuple[Counter, Counter]:
     """Ask the oracle about every item (until ``stop_after`` pairs are accepted, counting
     the ``accepted_before`` this run); counts of outcomes, and causes of unreachability."""
-    gate = asyncio.Semaphore(cfg.concurrency)
+    gate = asyncio.Semaphore(cfg.server.concurrency)
     counts: Counter[str] = Counter()
     causes: Counter[str] = Counter()
     provenance = _provenance(cfg)

@@ -32,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from spot import fields
+
 SECRET_MIN_LENGTH = 16
 """Shorter keys are dummies (real API keys are 30 to 200 characters): never looked for in text."""
 DUMMY_KEYS = frozenset(
@@ -92,8 +94,9 @@ class EndpointConfig:
     def of(cls, cfg) -> EndpointConfig:
         """The endpoint a stage's config names: each of these fields it has (the rest at their
         defaults: elicit and eval set no rate limit)."""
+        flat = fields.flatten(cfg)  # the engine's settings sit in a group of the stage's
         names = [f.name for f in dataclasses.fields(cls)]
-        return cls(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)})
+        return cls(**{n: flat[n] for n in names if n in flat})
 
 
 class RequestFailed(Exception):

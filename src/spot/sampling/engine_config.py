@@ -1,11 +1,11 @@
 """The settings of the engine a stage samples with: declared once, shared by elicit and eval.
 
-:class:`~spot.elicit.config.ElicitConfig` and :class:`~spot.eval.config.EvalConfig` extend
-:class:`EngineConfig`, so both take the same flags, YAML keys and checks for it (the flags
-list these after the stage's own), and :func:`spot.sampling.factory.backend_for` builds the
-engine from them. How an OpenAI-compatible server is reached (:class:`ServerConfig`) is
-shared with the rectify stage's oracle too, and read by
-:meth:`spot.sampling.client.EndpointConfig.of`.
+:class:`~spot.elicit.config.ElicitConfig` and :class:`~spot.eval.config.EvalConfig` hold an
+:class:`EngineConfig` in their ``engine`` group (:mod:`spot.fields`), so both take the same
+flags, YAML keys and checks for it (the flags keep their names and are listed after the
+stage's own), and :func:`spot.sampling.factory.backend_for` builds the engine from it. How an
+OpenAI-compatible server is reached (:class:`ServerConfig`, which the engine extends) is the
+rectify stage's ``server`` group too, and read by :meth:`spot.sampling.client.EndpointConfig.of`.
 """
 
 from __future__ import annotations

@@ -90,13 +90,13 @@ def backend_for(cfg) -> Backend:
     model, base_url, api_key_env, timeout, max_retries, raw_prompt, template_args, dtype,
     batch_size, concurrency, seed, and the engine options of :class:`EngineOptions`)."""
     return make_backend(
-        cfg.backend,
+        cfg.engine.backend,
         cfg.model,
-        chat=ChatOptions.parse(cfg.raw_prompt, cfg.template_args),
-        dtype=cfg.dtype,
-        batch_size=cfg.batch_size,
+        chat=ChatOptions.parse(cfg.engine.raw_prompt, cfg.engine.template_args),
+        dtype=cfg.engine.dtype,
+        batch_size=cfg.engine.batch_size,
         endpoint=EndpointConfig.of(cfg),
-        concurrency=cfg.concurrency,
+        concurrency=cfg.engine.concurrency,
         seed=cfg.seed,
-        engine=EngineOptions.of(cfg),
+        engine=EngineOptions.of(cfg.engine),
     )

@@ -21,7 +21,7 @@ class APIOracle:
 
     async def __call__(self, sample: Sample, prompt: str) -> Outcome:
         if self.client is None:  # created inside the running event loop
-            self.client = ChatClient(self.endpoint, self.cfg.concurrency)
+            self.client = ChatClient(self.endpoint, self.cfg.server.concurrency)
         params: dict = {"max_tokens": self.cfg.answer_tokens()}
         if self.cfg.temperature is not None:
             params["temperature"] = self.cfg.temperature

@@ -30,7 +30,7 @@ class LocalOracle:
         from spot.sampling.batcher import Batcher
         from spot.sampling.factory import make_backend
 
-        batch = min(cfg.concurrency, 32)
+        batch = min(cfg.server.concurrency, 32)
         self.backend = make_backend("hf", cfg.model, chat=ChatOptions(), batch_size=batch)
         self.batcher = Batcher(self.backend, self.backend.batch_size, max_wait_ms=20)
         temperature = 0.7 if cfg.temperature is None else cfg.temperature
