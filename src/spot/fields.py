@@ -13,6 +13,7 @@ Only one level of nesting: a group holds plain settings, not further groups.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -43,24 +44,25 @@ class Setting:
     """The group's dataclass, or None for a setting of the config itself."""
 
 
-def settings(cls: type) -> list[Setting]:
+@functools.cache  # a class's settings never change; flags, records and stamps ask often
+def settings(cls: type) -> tuple[Setting, ...]:
     """Every setting of config class ``cls``, flat, in declaration order: a group's settings
     in the place of the group. A class's own fields come before those it inherits (the
     sampling engine's flags before the server's, which the engine extends)."""
     found: list[Setting] = []
+    hints = typing.get_type_hints(cls)
     for f in _own_first(cls):
-        hint = typing.get_type_hints(cls)[f.name]
         inner = f.metadata.get("group")
         if inner is None:
-            found.append(Setting(f.name, (f.name,), f, hint, _declaring(cls, f.name)))
+            found.append(Setting(f.name, (f.name,), f, hints[f.name], _declaring(cls, f.name)))
             continue
         prefix = f.name + "_" if f.metadata["prefix"] is None else f.metadata["prefix"]
-        hints = typing.get_type_hints(inner)
+        inner_hints = typing.get_type_hints(inner)
         for g in _own_first(inner):
             name = g.metadata.get("flat", prefix + g.name)
             owner = _declaring(inner, g.name)
-            found.append(Setting(name, (f.name, g.name), g, hints[g.name], owner, inner))
-    return found
+            found.append(Setting(name, (f.name, g.name), g, inner_hints[g.name], owner, inner))
+    return tuple(found)
 
 
 def _own_first(cls: type) -> list[dataclasses.Field]:
