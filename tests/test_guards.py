@@ -25,7 +25,7 @@ from spot.filter.config import FilterConfig
 from spot.filter.stage import run_filter
 from spot.models.chat import ChatOptions
 from spot.records.jsonl import Skips, read_records, write_records
-from spot.records.rundir import RunDir, RunDirError
+from spot.records.rundir import RunDir, RunDirError, settings_of
 from spot.records.schema import Pair, Sample
 from spot.rectify.config import RectifyConfig
 from spot.rectify.oracles import human
@@ -591,6 +591,29 @@ def test_unchanged_settings_record_allows_a_rerun(tmp_path):
     with pytest.raises(RunDirError, match="a=1.*not.*a=2"), RunDir(tmp_path / "d", "x", {"a": 2}):
         pass
     assert json.loads((tmp_path / "d" / "run.json").read_text())["may_change"] == {"b": 2}
+
+
+def test_a_setting_newer_than_the_record_changes_a_run_only_when_set_off_its_default(tmp_path):
+    from spot.records.rundir import Settings, same_settings
+    from spot.train.config import MAY_CHANGE, TrainConfig
+
+    old = {"a": 1}  # written by a spot before setting "new" existed (default 0)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "run.json").write_text(json.dumps({"stage": "x", "settings": old}))
+    with RunDir(tmp_path / "d", "x", Settings({"a": 1, "new": 0}, {"new": 0})):
+        pass  # at its default: the old run resumes
+    (tmp_path / "d" / "run.json").write_text(json.dumps({"stage": "x", "settings": old}))
+    with pytest.raises(RunDirError, match="new unset .an older spot., not new=5"):
+        with RunDir(tmp_path / "d", "x", Settings({"a": 1, "new": 5}, {"new": 0})):
+            pass
+    # the pipeline's stamps are judged by the same rule
+    defining, _ = settings_of(build(TrainConfig, {"lr": 1e-4}), MAY_CHANGE)
+    recorded = {k: v for k, v in defining.items() if k != "think_block"}
+    cfg = build(TrainConfig, {"lr": 1e-4})
+    assert same_settings(recorded, dict(defining), cfg)
+    response = dict(defining, think_block="response")
+    assert not same_settings(recorded, response, cfg)
+    assert not same_settings({**recorded, "gone": 1}, dict(defining), cfg)  # spot dropped it
 
 
 def test_weights_fingerprints_from_many_threads_share_one_memo(tmp_path):

@@ -70,22 +70,31 @@ def _json_value(value: Any) -> Any:
     return str(value) if isinstance(value, Path) else value
 
 
-def same_settings(recorded: dict, now: dict, cfg: Any = None) -> bool:
-    """Whether settings recorded by an earlier spot are the settings ``now``.
+def changed_settings(recorded: dict, now: dict, defaults: dict) -> list[str]:
+    """The one rule by which settings recorded by an earlier run are compared with the
+    settings asked for now: the names that differ, sorted. Both the pipeline's stamps
+    (:func:`same_settings`) and a stage's ``run.json`` (:class:`RunDir`) are judged by it.
 
-    A setting that spot added since is absent from the old record: it matches when it is
-    at its default, because a new option's default keeps the old behaviour (so adding an
-    option to a config never makes a finished step run again). A setting the record has
-    must be equal. ``cfg`` is the config dataclass that gives the defaults (without it the
-    two must be equal)."""
-    if recorded == now:
-        return True
-    if not isinstance(recorded, dict) or cfg is None or set(recorded) - set(now):
+    A setting absent from the record was added to spot since: it differs only when it is
+    not at its default (``defaults``), because a new option's default keeps the old
+    behaviour; so adding an option to a config never makes a finished step run again, nor
+    refuses a resume, while setting it otherwise does. A recorded setting that ``now`` lacks
+    differs."""
+    missing = object()
+
+    def before(k: str) -> Any:
+        return recorded[k] if k in recorded else defaults.get(k, missing)
+
+    return [k for k in sorted(set(recorded) | set(now)) if k not in now or before(k) != now[k]]
+
+
+def same_settings(recorded: dict, now: dict, cfg: Any = None) -> bool:
+    """Whether settings recorded by an earlier spot are the settings ``now``
+    (:func:`changed_settings`; ``cfg``, the config dataclass, gives the defaults: without it
+    the two must be equal)."""
+    if not isinstance(recorded, dict):
         return False
-    if any(recorded[k] != now[k] for k in recorded):
-        return False
-    defaults = _defaults(cfg)
-    return all(k in defaults and defaults[k] == now[k] for k in set(now) - set(recorded))
+    return not changed_settings(recorded, now, _defaults(cfg))
 
 
 def _defaults(cfg: Any) -> dict:
@@ -174,10 +183,14 @@ def _read_record(path: Path) -> dict:
 
 
 def _compare(out: Path, before: dict, now: dict) -> None:
-    # settings recorded on both sides: a setting a newer spot added cannot have changed
-    changed = [k for k in sorted(set(before) & set(now)) if before[k] != now[k]]
+    # the last value of every setting the record has that defines the run now (those free
+    # to change now are not compared); one newer than the record is judged by its default
+    defaults = now.defaults if isinstance(now, Settings) else {}
+    changed = changed_settings({k: v for k, v in before.items() if k in now}, now, defaults)
     if changed:
-        was = ", ".join(f"{k}={before.get(k)!r}" for k in changed)
+        was = ", ".join(
+            f"{k}={before[k]!r}" if k in before else f"{k} unset (an older spot)" for k in changed
+        )
         now_ = ", ".join(
             now.shown(k) if isinstance(now, Settings) else f"{k}={now.get(k)!r}" for k in changed
         )
