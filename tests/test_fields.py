@@ -104,3 +104,8 @@ def test_the_sampling_stages_hold_one_engine_config_under_the_flags_of_before(tm
     assert EndpointConfig.of(rectify).rpm == 6.0
     flags = [s.name for s in fields.settings(ElicitConfig)]
     assert flags.index("limit") < flags.index("backend") < flags.index("base_url")
+
+
+def test_a_setting_written_both_flat_and_in_its_group_is_refused():
+    with pytest.raises(OptionError, match=r"x\.yaml: option 'lr' given twice \(lr, optim\.lr\)"):
+        field_values(TrainConfig, {"lr": 1e-3, "optim": {"lr": 1e-4}}, "x.yaml")

@@ -98,6 +98,13 @@ def field_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
     with ``where`` (a file, or a file and a place in it: ``demo.yaml: train.runs[2]``)."""
     known = {s.name: s for s in fields.settings(cls)}
     flat: dict[str, Any] = {}
+    spelt: dict[str, str] = {}  # flat name -> how the file wrote it
+
+    def put(name: str, written: str, value: Any) -> None:
+        if name in flat:  # lr and optim.lr: which one was meant?
+            raise OptionError(f"{where}: option '{name}' given twice ({spelt[name]}, {written})")
+        flat[name], spelt[name] = value, written
+
     for key, value in data.items():
         key = str(key).replace("-", "_")
         members = {s.path[1]: n for n, s in known.items() if s.path[0] == key and len(s.path) > 1}
@@ -106,9 +113,9 @@ def field_values(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
                 sub = str(sub).replace("-", "_")
                 if sub not in members:
                     raise OptionError(f"{where}: unknown option '{key}.{sub}' for {cls.__name__}")
-                flat[members[sub]] = v
+                put(members[sub], f"{key}.{sub}", v)
         elif key in known:
-            flat[key] = value
+            put(key, key, value)
         elif members:
             names = ", ".join(members)
             raise OptionError(f"{where}: '{key}' is a group of options: a mapping of {names}")
