@@ -109,3 +109,35 @@ def test_the_sampling_stages_hold_one_engine_config_under_the_flags_of_before(tm
 def test_a_setting_written_both_flat_and_in_its_group_is_refused():
     with pytest.raises(OptionError, match=r"x\.yaml: option 'lr' given twice \(lr, optim\.lr\)"):
         field_values(TrainConfig, {"lr": 1e-3, "optim": {"lr": 1e-4}}, "x.yaml")
+
+
+def test_records_written_before_the_groups_still_match_the_settings_of_today(tmp_path):
+    """Stamps and run.json files that `spot demo --quick` wrote at 50f39f2, when every config
+    was flat (paths written as OUT): today's grouped configs find them unchanged, so such a
+    run directory resumes, nothing rerun or refused."""
+    from pathlib import Path
+
+    from spot.elicit.config import MAY_CHANGE as ELICIT
+    from spot.eval.config import MAY_CHANGE as EVAL
+    from spot.pipeline.config import load_pipeline
+    from spot.pipeline.stages import plan
+    from spot.records.rundir import RunDir, same_settings
+    from spot.rectify.config import MAY_CHANGE as RECTIFY
+
+    old = Path(__file__).parent / "data" / "run-before-groups"
+    steps = {s.key: s for s in plan(load_pipeline("toy-demo-quick", tmp_path))}
+    may_change = {"elicit": ELICIT, "rectify": RECTIFY, "train": MAY_CHANGE, "eval": EVAL}
+    stamps = sorted((old / ".stamps").glob("*.json"))
+    assert len(stamps) == 6
+    for path in stamps:
+        stamp = json.loads(path.read_text().replace("OUT", str(tmp_path)))
+        step = steps[path.stem]
+        assert same_settings(stamp["settings"], step.settings, step.config), path.stem
+        if step.stage not in may_change:
+            continue
+        out = Path(step.config.out)
+        out.mkdir(parents=True)
+        record = (old / out.relative_to(tmp_path) / "run.json").read_text()
+        (out / "run.json").write_text(record.replace("OUT", str(tmp_path)))
+        with RunDir(out, step.stage, *settings_of(step.config, may_change[step.stage])):
+            pass  # resumes: no setting changed
