@@ -223,6 +223,10 @@ def test_sweeps_expand_into_named_runs(tmp_path):
             "train: {runs: [{name: x, objective: sft, data: correct, epochs: [1, 2]}]}",
             "only lr and seed may be lists",
         ),
+        (
+            "train: {runs: [{name: x, objective: sft, data: correct, optim: {lr: [1, 2]}}]}",
+            "option 'optim.lr': only lr and seed may be lists (a sweep), written flat",
+        ),
         ("train: {runs: [{name: base, objective: sft, data: correct}]}", "'base' is reserved"),
         (
             "train: {runs: [{name: x, objective: sft, data: correct}, "

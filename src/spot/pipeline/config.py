@@ -300,8 +300,14 @@ def _expand(entry: dict, defaults: dict, path: Path, i: int, oracles) -> list[Tr
     if empty:  # no combination: the entry would silently have no run at all
         raise OptionError(f"{where}: {empty[0]}: an empty list (a sweep needs a value or more)")
     bad = [k for k, v in entry.items() if isinstance(v, list)]
+    for key, group in entry.items():  # a list in a group (optim: {lr: [...]}): sweeps are flat
+        if isinstance(group, dict):
+            bad += [f"{key}.{k}" for k, v in group.items() if isinstance(v, list)]
     if bad:
-        raise OptionError(f"{where}: option '{bad[0]}': only lr and seed may be lists (a sweep)")
+        raise OptionError(
+            f"{where}: option '{bad[0]}': only lr and seed may be lists (a sweep), written "
+            "flat (lr: [1e-4, 3e-4])"
+        )
     base = {**defaults, **_train_values(entry, path, where)}
     objective = base.get("objective", TrainConfig.objective)
     spec = OBJECTIVES.get(objective)  # an unknown name is refused with the others below
