@@ -67,12 +67,17 @@ def write_errors(path: Path, n: int = 6, seed: int = 0) -> list[Sample]:
 
 def test_a_second_process_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_path, capsys):
     write_errors(tmp_path / "errors.jsonl")
-    holder = subprocess.Popen(
+    first = {"errors": str(tmp_path / "errors.jsonl"), "out": str(tmp_path / "out")}
+    holder = subprocess.Popen(  # a first rectify of the same settings, holding the directory
         [
             sys.executable,
             "-c",
-            "import sys, time; from spot.records.rundir import RunDir\n"
-            f"with RunDir({str(tmp_path / 'out')!r}, 'rectify', {{}}):\n"
+            "import time\n"
+            "from spot.fields import build\n"
+            "from spot.records.rundir import RunDir, settings_of\n"
+            "from spot.rectify.config import MAY_CHANGE, RectifyConfig\n"
+            f"cfg = build(RectifyConfig, {{**{first!r}, 'oracle': 'rule'}})\n"
+            "with RunDir(cfg.out, 'rectify', *settings_of(cfg, MAY_CHANGE)):\n"
             "    print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
