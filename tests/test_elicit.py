@@ -30,7 +30,7 @@ def questions(tmp_path_factory) -> Path:
 
 def cfg(data: Path, out: Path, **kw) -> ElicitConfig:
     base = dict(model="toy", data=str(data), out=out, n=2, max_new_tokens=160, batch_size=8)
-    return build(ElicitConfig, dict(**{**base, **kw}))
+    return build(ElicitConfig, {**base, **kw})
 
 
 def lines(path: Path) -> list[str]:

@@ -151,7 +151,7 @@ def test_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
         max_steps=2,
         save_every=1,
     )
-    train(build(TrainConfig, dict(**base)))
+    train(build(TrainConfig, base))
     for change, pattern in (
         ({"objective": "dpo"}, "objective='bco'.*not.*objective='dpo'"),
         ({"lr": 5e-4}, "lr=0.001.*not.*lr=0.0005"),
@@ -159,14 +159,12 @@ def test_train_resume_refuses_changed_objective_lr_and_data(tmp_path):
         ({"batch_size": 8}, "batch_size="),
     ):
         with pytest.raises(ValueError, match=pattern):
-            train(build(TrainConfig, dict(**{**base, **change, "resume": True})))
+            train(build(TrainConfig, {**base, **change, "resume": True}))
     write_records(tmp_path / "pairs.jsonl", pairs(9))  # same path, other content
     with pytest.raises(ValueError, match="data_sha256"):
-        train(build(TrainConfig, dict(**{**base, "resume": True})))
+        train(build(TrainConfig, {**base, "resume": True}))
     write_records(tmp_path / "pairs.jsonl", pairs(8))
-    train(
-        build(TrainConfig, dict(**{**base, "resume": True, "save_every": 2}))
-    )  # may change: accepted
+    train(build(TrainConfig, {**base, "resume": True, "save_every": 2}))  # may change: accepted
 
 
 @pytest.mark.parametrize("max_steps", [1, 3])
@@ -188,15 +186,15 @@ def test_a_resumed_training_refuses_a_changed_max_steps(tmp_path, max_steps):
         max_steps=2,
         save_every=1,
     )
-    train(build(TrainConfig, dict(**base)))
+    train(build(TrainConfig, base))
     with pytest.raises(ValueError, match=f"max_steps=2, not max_steps={max_steps}"):
-        train(build(TrainConfig, dict(**{**base, "resume": True, "max_steps": max_steps})))
+        train(build(TrainConfig, {**base, "resume": True, "max_steps": max_steps}))
     record_path = tmp_path / "run" / "run.json"  # as an older spot wrote it
     record = json.loads(record_path.read_text())
     record["may_change"]["max_steps"] = record["settings"].pop("max_steps")
     record_path.write_text(json.dumps(record))
     with pytest.raises(ValueError, match=f"max_steps=2, not max_steps={max_steps}"):
-        train(build(TrainConfig, dict(**{**base, "resume": True, "max_steps": max_steps})))
+        train(build(TrainConfig, {**base, "resume": True, "max_steps": max_steps}))
 
 
 # 3. A dead server or a bad key is not success ----------------------------------------------

@@ -42,7 +42,7 @@ def _cfg(tmp_path, **kw) -> TrainConfig:
         probe="toy-prior",
         probe_n=12,
     )
-    return build(TrainConfig, dict(**{**base, **kw}))
+    return build(TrainConfig, {**base, **kw})
 
 
 def _hand_probe(model, tokenizer, n: int) -> tuple[float, float]:

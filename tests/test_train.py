@@ -49,7 +49,7 @@ def small(data: Path, out: Path, **kw) -> TrainConfig:
         warmup_ratio=0.0,
         schedule="constant",
     )
-    return build(TrainConfig, dict(**{**base, **kw}))
+    return build(TrainConfig, {**base, **kw})
 
 
 @pytest.mark.parametrize("objective", ["bco", "bce", "dpo", "reward_sft"])

@@ -61,8 +61,7 @@ def settings_of(cfg: Any, may_change: tuple[str, ...]) -> tuple[dict, dict]:
     """(defining, may_change) settings of a config dataclass, as JSON values, each under its
     flat name (:mod:`spot.fields`), as flags name it."""
     values = {k: _json_value(v) for k, v in fields.flatten(cfg).items() if k != "out"}
-    defaults = {k: _json_value(v) for k, v in _defaults(cfg).items()}
-    defining = Settings({k: v for k, v in values.items() if k not in may_change}, defaults)
+    defining = Settings({k: v for k, v in values.items() if k not in may_change}, _defaults(cfg))
     return defining, {k: v for k, v in values.items() if k in may_change}
 
 
